@@ -1,0 +1,205 @@
+/* arena.c: chunked bump allocator with deferred cleanups */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "banned.h"
+
+#define ARENA_CHUNK 8192
+#define ARENA_ALIGN 16
+
+struct chunk {
+	struct chunk *next;
+	size_t size; /* usable bytes after the header */
+	size_t used;
+	max_align_t data[];
+};
+
+struct cleanup {
+	struct cleanup *next;
+	void (*fn)(void *);
+	void *ptr;
+};
+
+struct arena {
+	struct chunk *head;
+	struct cleanup *cleanups;
+	size_t total;
+};
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "tallydesk: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (p == NULL)
+		oom(nmemb * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		oom(n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = xmalloc(n);
+
+	memcpy(p, s, n);
+	return p;
+}
+
+static struct chunk *chunk_new(size_t size)
+{
+	struct chunk *c;
+
+	if (size > SIZE_MAX - sizeof(*c))
+		oom(size);
+	c = xmalloc(sizeof(*c) + size);
+	c->next = NULL;
+	c->size = size;
+	c->used = 0;
+	return c;
+}
+
+struct arena *arena_new(void)
+{
+	struct arena *a = xcalloc(1, sizeof(*a));
+
+	a->head = chunk_new(ARENA_CHUNK);
+	return a;
+}
+
+void arena_free(struct arena *a)
+{
+	struct cleanup *cl;
+	struct chunk *c, *next;
+
+	if (a == NULL)
+		return;
+	/* A cleanup may itself register more; keep draining. */
+	while ((cl = a->cleanups) != NULL) {
+		a->cleanups = cl->next;
+		cl->fn(cl->ptr);
+	}
+	for (c = a->head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	struct chunk *c = a->head;
+	size_t need, off;
+	void *p;
+
+	if (n > SIZE_MAX - ARENA_ALIGN)
+		oom(n);
+	need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (need == 0)
+		need = ARENA_ALIGN;
+	if (need > ARENA_CHUNK / 4) {
+		/* Big blocks get a chunk of their own behind the head. */
+		struct chunk *big = chunk_new(need);
+
+		big->used = need;
+		big->next = c->next;
+		c->next = big;
+		a->total += need;
+		memset(big->data, 0, need);
+		return big->data;
+	}
+	if (c->size - c->used < need) {
+		c = chunk_new(ARENA_CHUNK);
+		c->next = a->head;
+		a->head = c;
+	}
+	off = c->used;
+	c->used += need;
+	a->total += need;
+	p = (char *)c->data + off;
+	memset(p, 0, need);
+	return p;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char *p = arena_alloc(a, n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	return arena_strndup(a, s, strlen(s));
+}
+
+char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
+{
+	va_list cp;
+	int n;
+	char *p;
+
+	va_copy(cp, ap);
+	n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return arena_strdup(a, "");
+	p = arena_alloc(a, (size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	p = arena_vprintf(a, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+void arena_defer(struct arena *a, void (*fn)(void *), void *ptr)
+{
+	struct cleanup *cl = arena_alloc(a, sizeof(*cl));
+
+	cl->fn = fn;
+	cl->ptr = ptr;
+	cl->next = a->cleanups;
+	a->cleanups = cl;
+}
+
+size_t arena_used(const struct arena *a)
+{
+	return a->total;
+}

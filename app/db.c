@@ -1,0 +1,238 @@
+/* db.c: one PostgreSQL connection per process, parameterised queries only */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "db.h"
+#include "log.h"
+#include "banned.h"
+
+void db_init(struct db *db, const char *conninfo, int timeout)
+{
+	memset(db, 0, sizeof(*db));
+	db->conninfo = xstrdup(conninfo);
+	db->timeout = timeout;
+}
+
+void db_release(struct db *db)
+{
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	memset(db, 0, sizeof(*db));
+}
+
+static void notice_quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("postgres: %s", msg);
+}
+
+enum td_err db_ensure(struct db *db)
+{
+	const char *keys[] = { "dbname", "connect_timeout",
+			       "application_name", NULL };
+	const char *vals[4];
+	char timeout[16];
+
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		return TD_OK;
+	if (db->conn != NULL) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->nprepared = 0;
+	db->in_tx = false;
+	snprintf(timeout, sizeof(timeout), "%d", db->timeout);
+	vals[0] = db->conninfo; /* expanded; later keys override it */
+	vals[1] = timeout;
+	vals[2] = "tallydesk";
+	vals[3] = NULL;
+	db->conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		snprintf(db->errmsg, sizeof(db->errmsg), "%s",
+			 PQerrorMessage(db->conn));
+		db->errmsg[strcspn(db->errmsg, "\n")] = '\0';
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return TD_EUNAVAIL;
+	}
+	PQsetNoticeProcessor(db->conn, notice_quiet, NULL);
+	return TD_OK;
+}
+
+static void clear_result(void *p)
+{
+	PQclear(p);
+}
+
+/* Maps a failed result to our error type and remembers the message. */
+static enum td_err classify(struct db *db, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg);
+	db->errmsg[strcspn(db->errmsg, "\n")] = '\0';
+	if (PQstatus(db->conn) != CONNECTION_OK)
+		return TD_EUNAVAIL;
+	if (state == NULL)
+		return TD_EDB;
+	if (!strcmp(state, "23505") || !strcmp(state, "23P01") ||
+	    !strcmp(state, "40001") || !strcmp(state, "55P03"))
+		return TD_ECONFLICT;
+	if (!strcmp(state, "22P02") || !strcmp(state, "23514") ||
+	    !strcmp(state, "22007") || !strcmp(state, "22008") ||
+	    !strcmp(state, "22003") || !strcmp(state, "23502"))
+		return TD_EINPUT;
+	if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
+	    !strcmp(state, "57P02") || !strcmp(state, "57P03"))
+		return TD_EUNAVAIL;
+	return TD_EDB;
+}
+
+/* The statement name for sql, preparing it on this connection if new. */
+static enum td_err prepared_name(struct db *db, const char *sql, int n,
+				 char *name, size_t namelen)
+{
+	PGresult *res;
+	int i;
+
+	for (i = 0; i < db->nprepared; i++) {
+		if (db->prepared[i] == sql) {
+			snprintf(name, namelen, "s%d", i);
+			return TD_OK;
+		}
+	}
+	if (db->nprepared == DB_MAX_PREPARED) {
+		name[0] = '\0'; /* unnamed: still parameterised, just not cached */
+		return TD_OK;
+	}
+	snprintf(name, namelen, "s%d", db->nprepared);
+	res = PQprepare(db->conn, name, sql, n, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		enum td_err err = classify(db, res);
+
+		PQclear(res);
+		return err;
+	}
+	PQclear(res);
+	db->prepared[db->nprepared++] = sql;
+	return TD_OK;
+}
+
+enum td_err db_exec(struct db *db, struct arena *a, const char *sql, int n,
+		    const char *const *params, PGresult **out)
+{
+	char name[16];
+	PGresult *res;
+	ExecStatusType st;
+	enum td_err err;
+
+	if (out != NULL)
+		*out = NULL;
+	err = db_ensure(db);
+	if (err != TD_OK)
+		return err;
+	err = prepared_name(db, sql, n, name, sizeof(name));
+	if (err != TD_OK)
+		return err;
+	if (name[0] != '\0')
+		res = PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
+	else
+		res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		err = classify(db, res);
+		PQclear(res);
+		return err;
+	}
+	if (out != NULL) {
+		arena_defer(a, clear_result, res);
+		*out = res;
+	} else {
+		PQclear(res);
+	}
+	return TD_OK;
+}
+
+static enum td_err simple(struct db *db, const char *sql)
+{
+	PGresult *res = PQexec(db->conn, sql);
+	enum td_err err = TD_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		err = classify(db, res);
+	PQclear(res);
+	return err;
+}
+
+static void rollback_if_open(void *p)
+{
+	struct db *db = p;
+
+	if (db->in_tx)
+		db_tx_rollback(db);
+}
+
+enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
+{
+	static const char set_tenant[] =
+		"SELECT set_config('app.tenant_id', $1, true)";
+	enum td_err err;
+	char id[24];
+	const char *params[1];
+
+	err = db_ensure(db);
+	if (err != TD_OK)
+		return err;
+	err = simple(db, "BEGIN");
+	if (err != TD_OK)
+		return err;
+	db->in_tx = true;
+	arena_defer(a, rollback_if_open, db);
+	if (tenant_id > 0) {
+		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
+		params[0] = id;
+		err = db_exec(db, a, set_tenant, 1, params, NULL);
+	}
+	return err;
+}
+
+enum td_err db_tx_commit(struct db *db, struct arena *a)
+{
+	enum td_err err;
+
+	(void)a;
+	err = simple(db, "COMMIT");
+	db->in_tx = false;
+	return err;
+}
+
+void db_tx_rollback(struct db *db)
+{
+	db->in_tx = false;
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		(void)simple(db, "ROLLBACK");
+}
+
+const char *db_text(const PGresult *res, int row, int col)
+{
+	return PQgetvalue(res, row, col);
+}
+
+int64_t db_int(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+bool db_isnull(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) != 0;
+}

@@ -1,0 +1,205 @@
+/* pages.c: home, health check and the sections still to come */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "db.h"
+#include "pages.h"
+#include "req.h"
+#include "banned.h"
+
+static const char sql_ping[] = "SELECT 1";
+static const char sql_stats[] =
+	"SELECT (SELECT count(*) FROM tenants),"
+	" (SELECT count(*) FROM users WHERE active),"
+	" (SELECT count(*) FROM schema_migrations),"
+	" (SELECT count(*) FROM audit_log)";
+/* Fifty ticket-shaped rows, made by PostgreSQL, for the benchmark page. */
+static const char sql_bench[] =
+	"SELECT i, 'Printer on floor ' || i || ' jams on duplex jobs',"
+	" (ARRAY['Acme Ltd','Globex','Initech','Umbrella plc'])[1 + i % 4],"
+	" (ARRAY['new','in-progress','waiting','closed'])[1 + i % 4],"
+	" 'p' || (1 + i % 4),"
+	" (ARRAY['Tess Technician','Tom Technician','Unassigned'])[1 + i % 3],"
+	" to_char(timestamptz '2026-11-01 09:00Z' + i * interval '37 min',"
+	"  'YYYY-MM-DD HH24:MI'),"
+	" to_char(i * 12.5, 'FM999G990D00')"
+	" FROM generate_series(1, $1::int) AS i";
+
+static json_t *stat(const char *label, json_int_t value, const char *hint)
+{
+	return json_pack("{s:s, s:I, s:s}", "label", label, "value", value,
+			 "hint", hint);
+}
+
+static json_t *step(const char *title, const char *text, const char *href,
+		    bool done)
+{
+	return json_pack("{s:s, s:s, s:s, s:b}", "title", title, "text", text,
+			 "href", href, "done", done);
+}
+
+/* GET / — 503 when the database is down. */
+enum td_err pages_home(struct req *r)
+{
+	json_t *v = req_view(r), *stats, *steps;
+	PGresult *res;
+	enum td_err err;
+
+	err = req_query(r, sql_stats, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	stats = json_array();
+	json_array_append_new(stats, stat("Tenants", db_int(res, 0, 0),
+					  "MSPs on this installation"));
+	json_array_append_new(stats, stat("Active users", db_int(res, 0, 1),
+					  "staff who can sign in"));
+	json_array_append_new(stats, stat("Migrations", db_int(res, 0, 2),
+					  "schema changes applied"));
+	json_array_append_new(stats, stat("Audit events", db_int(res, 0, 3),
+					  "recorded changes"));
+	steps = json_array();
+	json_array_append_new(steps, step("Install tallydesk",
+					  "The server, database and workers are running.",
+					  "/healthz", true));
+	json_array_append_new(steps, step("Add your clients",
+					  "Clients, contacts, sites and assets.",
+					  "/clients", false));
+	json_array_append_new(steps, step("Set up contracts",
+					  "What each client pays and the SLA it gets.",
+					  "/contracts", false));
+	json_array_append_new(steps, step("Work tickets and log time",
+					  "Every billable minute reaches an invoice.",
+					  "/tickets", false));
+	json_object_set_new(v, "title", json_string("Home"));
+	json_object_set_new(v, "stats", stats);
+	json_object_set_new(v, "steps", steps);
+	json_object_set_new(v, "health",
+			    json_pack("{s:s, s:I, s:i}", "database", "ok",
+				      "migrations", (json_int_t)db_int(res, 0, 2),
+				      "workers", r->ctx->conf->workers));
+	r->view_name = "home";
+	return TD_OK;
+}
+
+/* GET /healthz — always JSON; 503 with database "down" when it is. */
+enum td_err pages_healthz(struct req *r)
+{
+	json_t *v = req_view(r);
+	enum td_err err = db_exec(r->db, r->arena, sql_ping, 0, NULL, NULL);
+	bool up = err == TD_OK;
+
+	if (!up) {
+		r->status = 503;
+		req_fail(r, TD_EUNAVAIL, "health check: %s", r->db->errmsg);
+		r->error_detail = NULL;
+	}
+	json_object_set_new(v, "status", json_string(up ? "ok" : "unavailable"));
+	json_object_set_new(v, "database", json_string(up ? "ok" : "down"));
+	json_object_set_new(v, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(v, "worker", json_integer(r->ctx->worker_no));
+	r->want_json = true;
+	return TD_OK;
+}
+
+static const struct {
+	const char *path, *section, *message;
+} sections[] = {
+	{ "/tickets", "Tickets", "The ticket queue, kanban board and search arrive with the tickets release." },
+	{ "/clients", "Clients", "Clients, contacts, sites and assets arrive with the clients release." },
+	{ "/contracts", "Contracts", "Contracts and SLA tiers arrive with the contracts release." },
+	{ "/invoices", "Invoices", "Invoices, credit notes and payments arrive with the billing release." },
+	{ "/time", "Time", "Timers, time entries and approvals arrive with the time-tracking release." },
+	{ "/reports", "Reports", "Reports arrive once there is work and billing to report on." },
+	{ "/settings", "Settings", "Tenant, user and API key settings arrive with the accounts release." },
+};
+
+/* GET /tickets etc. — sections not built yet. */
+enum td_err pages_placeholder(struct req *r)
+{
+	json_t *v = req_view(r);
+	size_t i;
+
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		if (strcmp(r->route->pattern, sections[i].path) != 0)
+			continue;
+		json_object_set_new(v, "title", json_string(sections[i].section));
+		json_object_set_new(v, "section", json_string(sections[i].section));
+		json_object_set_new(v, "message", json_string(sections[i].message));
+		r->view_name = "placeholder";
+		return TD_OK;
+	}
+	return req_fail(r, TD_ENOENT, "no section at %s", r->path);
+}
+
+/* GET /bench/list — a realistic 50-row page from PostgreSQL, for ./dev bench. */
+enum td_err pages_bench_list(struct req *r)
+{
+	static const char *const keys[] = { "id", "name", "client", "status",
+					    "priority", "assignee", "updated",
+					    "amount" };
+	const char *params[1] = { "50" };
+	json_t *v = req_view(r), *items;
+	PGresult *res;
+	enum td_err err;
+	int i, j;
+
+	err = req_query(r, sql_bench, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	items = json_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		json_t *it = json_object();
+
+		for (j = 0; j < 8; j++)
+			json_object_set_new(it, keys[j],
+					    json_string(db_text(res, i, j)));
+		json_array_append_new(items, it);
+	}
+	json_object_set_new(v, "title", json_string("Benchmark list"));
+	json_object_set_new(v, "items", items);
+	r->view_name = "bench/list";
+	return TD_OK;
+}
+
+static json_t *params_json(const struct http_params *p)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		json_object_set_new(o, p->v[i].name,
+				    json_stringn(p->v[i].value, p->v[i].value_len));
+	return o;
+}
+
+/*
+ * POST /echo (and /api/v1/echo) — answers, as JSON, what the request
+ * parser made of the request: the integration tests' window on parsing.
+ */
+enum td_err pages_echo(struct req *r)
+{
+	json_t *v = req_view(r), *files = json_array();
+	size_t i;
+
+	for (i = 0; i < r->files.n; i++)
+		json_array_append_new(
+			files, json_pack("{s:s, s:s, s:s, s:I}", "field",
+					 r->files.v[i].field, "filename",
+					 r->files.v[i].filename, "content_type",
+					 r->files.v[i].content_type, "size",
+					 (json_int_t)r->files.v[i].len));
+	json_object_set_new(v, "method", json_string(r->method_name));
+	json_object_set_new(v, "path", json_string(r->path));
+	json_object_set_new(v, "query", params_json(&r->query_params));
+	json_object_set_new(v, "form", params_json(&r->form));
+	json_object_set_new(v, "files", files);
+	json_object_set_new(v, "cookies", params_json(&r->cookies));
+	json_object_set(v, "json", r->json_body ? r->json_body : json_null());
+	return TD_OK;
+}

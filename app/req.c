@@ -1,0 +1,354 @@
+/* req.c: one request from FastCGI parameters to the bytes written back */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "arena.h"
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "req.h"
+#include "routes.h"
+#include "sbuf.h"
+#include "view.h"
+#include "banned.h"
+
+#define REQ_MAX_URI 8192
+#define REQ_MAX_COOKIE_HEADER 16384
+#define API_PREFIX "/api/v1"
+
+enum td_err req_fail(struct req *r, enum td_err err, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = arena_vprintf(r->arena, fmt, ap);
+	va_end(ap);
+	switch (err) {
+	case TD_EINPUT:
+	case TD_ETOOBIG:
+	case TD_ECONFLICT:
+	case TD_ENOENT:
+	case TD_EMETHOD:
+	case TD_EAUTH:
+	case TD_EFORBID:
+		/* The user's own mistake: say it to them, not to the log. */
+		r->error_detail = msg;
+		log_debug("%s %s %s: %s", r->request_id, r->method_name,
+			  r->path, msg);
+		break;
+	case TD_EDB:
+	case TD_EUNAVAIL:
+	case TD_EUPSTREAM:
+	case TD_ESYS:
+		log_error("%s %s %s: %s", r->request_id, r->method_name,
+			  r->path, msg);
+		break;
+	case TD_OK:
+	case TD_ERR__MAX:
+	default:
+		abort();
+	}
+	return err;
+}
+
+void req_header(struct req *r, const char *name, const char *value)
+{
+	if (r->nheaders == sizeof(r->headers) / sizeof(r->headers[0]))
+		abort();
+	r->headers[r->nheaders].name = name;
+	r->headers[r->nheaders].value = value;
+	r->nheaders++;
+}
+
+enum td_err req_query(struct req *r, const char *sql, int n,
+		      const char *const *params, PGresult **res)
+{
+	enum td_err err = db_exec(r->db, r->arena, sql, n, params, res);
+
+	if (err != TD_OK)
+		return req_fail(r, err, "query failed: %s", r->db->errmsg);
+	return TD_OK;
+}
+
+static void decref(void *p)
+{
+	json_decref(p);
+}
+
+void req_own_json(struct req *r, json_t *v)
+{
+	arena_defer(r->arena, decref, v);
+}
+
+json_t *req_view(struct req *r)
+{
+	if (r->view == NULL) {
+		r->view = json_object();
+		req_own_json(r, r->view);
+	}
+	return r->view;
+}
+
+/* A copy of a FastCGI parameter in the arena ("" when absent). */
+static const char *param(struct req *r, FCGX_Request *fr, const char *name)
+{
+	const char *v = FCGX_GetParam(name, fr->envp);
+
+	return arena_strdup(r->arena, v ? v : "");
+}
+
+static void new_request_id(struct req *r)
+{
+	unsigned char raw[8];
+	size_t i;
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		memset(raw, 0, sizeof(raw));
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Reads exactly CONTENT_LENGTH bytes, refusing bodies over the limit. */
+static enum td_err read_body(struct req *r, FCGX_Request *fr)
+{
+	const char *cl = param(r, fr, "CONTENT_LENGTH");
+	char *end;
+	long long len;
+	unsigned char *buf;
+	size_t got = 0;
+
+	if (*cl == '\0')
+		return TD_OK;
+	errno = 0;
+	len = strtoll(cl, &end, 10);
+	if (end == cl || *end != '\0' || errno != 0 || len < 0)
+		return req_fail(r, TD_EINPUT, "Content-Length '%s' is not a number", cl);
+	if ((unsigned long long)len > r->ctx->conf->max_body)
+		return req_fail(r, TD_ETOOBIG,
+				"the request body is %lld bytes; the limit is %zu",
+				len, r->ctx->conf->max_body);
+	buf = arena_alloc(r->arena, (size_t)len + 1);
+	while (got < (size_t)len) {
+		int want = (size_t)len - got > 65536 ? 65536 : (int)((size_t)len - got);
+		int n = FCGX_GetStr((char *)buf + got, want, fr->in);
+
+		if (n <= 0)
+			return req_fail(r, TD_EINPUT,
+					"the request body ended after %zu of %lld bytes",
+					got, len);
+		got += (size_t)n;
+	}
+	r->body = buf;
+	r->body_len = got;
+	return TD_OK;
+}
+
+static enum td_err parse_body(struct req *r, struct http_limits *lim)
+{
+	const char *ct = r->content_type, *why = NULL;
+	enum td_err err = TD_OK;
+	json_error_t jerr;
+
+	if (r->body_len == 0)
+		return TD_OK;
+	if (has_prefix(ct, "application/x-www-form-urlencoded")) {
+		err = http_parse_urlencoded(r->arena, (const char *)r->body,
+					    r->body_len, lim, &r->form, &why);
+	} else if (has_prefix(ct, "multipart/form-data")) {
+		err = http_parse_multipart(r->arena, ct, r->body, r->body_len,
+					   lim, &r->form, &r->files, &why);
+	} else if (has_prefix(ct, "application/json")) {
+		r->json_body = json_loadb((const char *)r->body, r->body_len,
+					  JSON_REJECT_DUPLICATES, &jerr);
+		if (r->json_body == NULL)
+			return req_fail(r, TD_EINPUT,
+					"the JSON body is invalid at line %d, column %d: %s",
+					jerr.line, jerr.column, jerr.text);
+		req_own_json(r, r->json_body);
+	}
+	if (err != TD_OK)
+		return req_fail(r, err, "%s", why ? why : "the request body is malformed");
+	return TD_OK;
+}
+
+/* Fills the request from the FastCGI parameters and body. */
+static enum td_err parse(struct req *r, FCGX_Request *fr)
+{
+	struct http_limits lim = HTTP_LIMITS_DEFAULT;
+	const char *uri, *q, *why = NULL, *cookie;
+	char *path;
+	size_t pathlen;
+	enum td_err err;
+
+	lim.max_file = r->ctx->conf->max_upload;
+	r->method_name = param(r, fr, "REQUEST_METHOD");
+	r->method = router_method(r->method_name);
+	uri = param(r, fr, "REQUEST_URI");
+	r->host = param(r, fr, "HTTP_HOST");
+	r->remote_addr = param(r, fr, "REMOTE_ADDR");
+	r->content_type = param(r, fr, "CONTENT_TYPE");
+	r->accept = param(r, fr, "HTTP_ACCEPT");
+	r->path = "/";
+	if (strlen(uri) > REQ_MAX_URI)
+		return req_fail(r, TD_EINPUT, "the address is longer than %d bytes",
+				REQ_MAX_URI);
+	q = strchr(uri, '?');
+	r->query = q ? q + 1 : "";
+	err = http_percent_decode(r->arena, uri, q ? (size_t)(q - uri) : strlen(uri),
+				  false, &path, &pathlen, &why);
+	if (err != TD_OK)
+		return req_fail(r, TD_EINPUT, "the address is malformed: %s",
+				why ? why : "bad encoding");
+	if (path[0] != '/')
+		return req_fail(r, TD_EINPUT, "the address must start with '/'");
+	r->path = path;
+	if (has_prefix(path, API_PREFIX) &&
+	    (path[strlen(API_PREFIX)] == '/' || path[strlen(API_PREFIX)] == '\0'))
+		r->want_json = true;
+	else if (has_prefix(r->accept, "application/json"))
+		r->want_json = true;
+	err = http_parse_urlencoded(r->arena, r->query, strlen(r->query), &lim,
+				    &r->query_params, &why);
+	if (err != TD_OK)
+		return req_fail(r, err, "the query string is malformed: %s",
+				why ? why : "bad encoding");
+	cookie = param(r, fr, "HTTP_COOKIE");
+	if (strlen(cookie) > REQ_MAX_COOKIE_HEADER)
+		return req_fail(r, TD_ETOOBIG, "the Cookie header is too large");
+	err = http_parse_cookies(r->arena, cookie, &lim, &r->cookies, &why);
+	if (err != TD_OK)
+		return req_fail(r, err, "the Cookie header is malformed: %s",
+				why ? why : "bad syntax");
+	err = read_body(r, fr);
+	if (err != TD_OK)
+		return err;
+	return parse_body(r, &lim);
+}
+
+static enum td_err dispatch(struct req *r)
+{
+	size_t n;
+	const struct route *table = routes_table(&n);
+	const char *path = r->path;
+	unsigned allow = 0;
+	enum td_err err;
+
+	if (r->method == 0)
+		return req_fail(r, TD_EMETHOD, "method '%s' is not supported",
+				r->method_name);
+	if (has_prefix(path, API_PREFIX) && r->want_json) {
+		path += strlen(API_PREFIX);
+		if (*path == '\0')
+			path = "/";
+	}
+	err = router_match(table, n, r->method, path, r->arena, &r->route,
+			   &r->args, &allow);
+	if (err == TD_EMETHOD) {
+		req_header(r, "Allow", router_allow_header(r->arena, allow));
+		return req_fail(r, err, "%s is not allowed on %s", r->method_name,
+				r->path);
+	}
+	if (err != TD_OK)
+		return req_fail(r, TD_ENOENT, "no page at %s", r->path);
+	if (r->route->flags & ROUTE_JSON)
+		r->want_json = true;
+	err = r->route->fn(r);
+	if (err != TD_OK)
+		return err;
+	if (r->redirect != NULL || r->body_out != NULL)
+		return TD_OK;
+	return view_render(r);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	default: return status >= 500 ? "Internal Server Error" : "Error";
+	}
+}
+
+static void write_response(struct req *r, FCGX_Request *fr)
+{
+	struct sbuf h;
+	size_t i;
+	int n;
+
+	sbuf_init(&h, r->arena, 512);
+	if (r->redirect != NULL && r->status < 300)
+		r->status = 303;
+	sbuf_addf(&h, "Status: %d %s\r\n", r->status, reason(r->status));
+	if (r->redirect != NULL)
+		sbuf_addf(&h, "Location: %s\r\n", r->redirect);
+	sbuf_addf(&h, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		  r->body_type ? r->body_type : "text/plain; charset=utf-8",
+		  r->body_out_len);
+	sbuf_addf(&h, "X-Request-Id: %s\r\nCache-Control: no-store\r\n",
+		  r->request_id);
+	for (i = 0; i < r->nheaders; i++)
+		sbuf_addf(&h, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+	sbuf_adds(&h, "\r\n");
+	/* The client may be gone (ECONNRESET/EPIPE): nothing more to do then. */
+	n = FCGX_PutStr(h.buf, (int)h.len, fr->out);
+	if (n != (int)h.len || r->method == HTTP_HEAD || r->body_out_len == 0)
+		return;
+	if (r->body_out_len > (size_t)0x7fffffff)
+		return;
+	(void)FCGX_PutStr(r->body_out, (int)r->body_out_len, fr->out);
+}
+
+void req_run(struct worker_ctx *ctx, FCGX_Request *fr)
+{
+	struct req r;
+	enum td_err err;
+
+	memset(&r, 0, sizeof(r));
+	r.arena = arena_new();
+	r.ctx = ctx;
+	r.db = ctx->db;
+	r.status = 200;
+	r.method_name = "";
+	r.path = "";
+	new_request_id(&r);
+	err = parse(&r, fr);
+	if (err == TD_OK)
+		err = dispatch(&r);
+	if (err != TD_OK) {
+		r.body_out = NULL;
+		r.body_out_len = 0;
+		view_render_error(&r, err);
+	}
+	write_response(&r, fr);
+	ctx->served++;
+	arena_free(r.arena);
+}

@@ -1,0 +1,106 @@
+/* req.h: one request's state, its arena, and the response helpers */
+#ifndef TD_REQ_H
+#define TD_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "err.h"
+#include "http.h"
+#include "router.h"
+
+struct arena;
+struct config;
+struct db;
+struct mustache_set;
+
+/* What a worker keeps between requests: read-only config, db, templates. */
+struct worker_ctx {
+	const struct config *conf;
+	struct db *db;
+	const struct mustache_set *views;
+	int worker_no;
+	unsigned long served;
+};
+
+struct req_header {
+	const char *name;
+	const char *value;
+};
+
+struct req {
+	struct arena *arena;
+	struct worker_ctx *ctx;
+	struct db *db;
+	char request_id[17];
+
+	/* Parsed input. */
+	enum http_method method;
+	const char *method_name;
+	const char *path;  /* decoded path, without the query */
+	const char *query; /* raw query string ("" when none) */
+	const char *host;
+	const char *remote_addr;
+	const char *content_type;
+	const char *accept;
+	struct http_params query_params;
+	struct http_params form; /* urlencoded or multipart text fields */
+	struct http_files files;
+	struct http_params cookies;
+	json_t *json_body; /* parsed JSON body, or NULL */
+	const unsigned char *body;
+	size_t body_len;
+	struct route_args args;
+	const struct route *route;
+	bool want_json; /* /api/v1/... or Accept: application/json */
+
+	/* Response. */
+	int status;
+	struct req_header headers[16];
+	size_t nheaders;
+	json_t *view;          /* the view model; rendered as HTML or JSON */
+	const char *view_name; /* template for HTML */
+	const char *redirect;  /* Location for a 303 after a write */
+	const char *body_out;  /* a raw body (set with body_type) */
+	size_t body_out_len;
+	const char *body_type;
+	const char *error_detail; /* a message for the error page / JSON */
+};
+
+/*
+ * Records a failure once, at its source, and returns err so callers
+ * write `return req_fail(r, TD_EDB, "cannot load ticket %lld", id);`.
+ * The message goes to the log; for TD_EINPUT/TD_ETOOBIG/TD_ECONFLICT/
+ * TD_ENOENT it is also shown to the user.
+ */
+enum td_err req_fail(struct req *r, enum td_err err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Adds a response header (name and value must outlive the request). */
+void req_header(struct req *r, const char *name, const char *value);
+
+/* Shortcut: runs sql with params on the request's db, cleared with the arena. */
+enum td_err req_query(struct req *r, const char *sql, int n,
+		      const char *const *params, PGresult **res);
+
+/* Hands a json_t reference to the request: decref'd when it ends. */
+void req_own_json(struct req *r, json_t *v);
+
+/* The view model root, created on first use; lives with the request. */
+json_t *req_view(struct req *r);
+
+
+
+struct FCGX_Request;
+
+/*
+ * Serves one accepted FastCGI request from start to finish: parse, route,
+ * run the handler, render, write. Never fails: every error becomes a
+ * response. All memory is released before it returns.
+ */
+void req_run(struct worker_ctx *ctx, struct FCGX_Request *fr);
+#endif

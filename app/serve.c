@@ -1,0 +1,338 @@
+/* serve.c: pre-fork master and the FastCGI accept loop of a worker */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "arena.h"
+#include "conf.h"
+#include "db.h"
+#include "log.h"
+#include "mustache.h"
+#include "req.h"
+#include "serve.h"
+#include "view.h"
+#include "banned.h"
+
+#define SERVE_MAX_WORKERS 256
+#define SERVE_DRAIN_SECONDS 30
+
+static volatile sig_atomic_t got_term, got_hup, got_chld;
+
+static void on_signal(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		got_term = 1;
+		break;
+	case SIGHUP:
+		got_hup = 1;
+		break;
+	case SIGCHLD:
+		got_chld = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* No SA_RESTART: a signal must interrupt accept() and sigsuspend(). */
+static void catch(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The listening socket: inherited from systemd, or our own unix socket. */
+static int open_socket(const struct config *conf, bool *owned)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	mode_t old;
+	int fd;
+
+	*owned = false;
+	if (pid != NULL && fds != NULL && strtol(pid, NULL, 10) == getpid() &&
+	    strtol(fds, NULL, 10) >= 1) {
+		log_info("using the socket systemd passed (fd 3)");
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		return 3;
+	}
+	if (unlink(conf->socket) != 0 && errno != ENOENT) {
+		log_error("cannot remove stale socket '%s': %s", conf->socket,
+			  strerror(errno));
+		return -1;
+	}
+	old = umask(0777 & ~conf->socket_mode);
+	fd = FCGX_OpenSocket(conf->socket, 1024);
+	umask(old);
+	if (fd < 0) {
+		log_error("cannot listen on '%s': %s", conf->socket,
+			  strerror(errno));
+		return -1;
+	}
+	if (chmod(conf->socket, conf->socket_mode) != 0)
+		log_warn("cannot chmod '%s': %s", conf->socket, strerror(errno));
+	*owned = true;
+	log_info("listening on %s", conf->socket);
+	return fd;
+}
+
+/* A worker: accept and serve until SIGTERM, finishing the request in hand. */
+static int worker_main(const struct config *conf, int fd, int no)
+{
+	struct worker_ctx ctx;
+	struct db db;
+	struct arena *views_arena = arena_new();
+	struct mustache_set *views = NULL;
+	FCGX_Request fr;
+	sigset_t block, old;
+	char err[512];
+
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_IGN); /* the master replaces workers on reload */
+	catch(SIGTERM);
+	signal(SIGINT, SIG_IGN); /* a terminal's ^C goes to the master */
+	sigemptyset(&block);
+	sigprocmask(SIG_SETMASK, &block, NULL); /* the master's mask is not ours */
+	if (view_load(conf->views_dir, views_arena, &views, err, sizeof(err)) !=
+	    TD_OK) {
+		log_error("worker %d: %s", no, err);
+		arena_free(views_arena);
+		return 1;
+	}
+	db_init(&db, conf->database_url, conf->db_timeout);
+	if (db_ensure(&db) != TD_OK)
+		log_warn("worker %d: database not reachable yet: %s", no, db.errmsg);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = conf;
+	ctx.db = &db;
+	ctx.views = views;
+	ctx.worker_no = no;
+	FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	while (!got_term) {
+		if (FCGX_Accept_r(&fr) < 0)
+			break;
+		/* A request in hand is finished even if SIGTERM comes now. */
+		sigprocmask(SIG_BLOCK, &block, &old);
+		req_run(&ctx, &fr);
+		FCGX_Finish_r(&fr);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
+	FCGX_Free(&fr, 0);
+	db_release(&db);
+	arena_free(views_arena);
+	return 0;
+}
+
+struct pool {
+	pid_t pids[SERVE_MAX_WORKERS];
+	time_t started[SERVE_MAX_WORKERS];
+	int n;
+};
+
+static pid_t spawn(const struct config *conf, int fd, int no)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("cannot fork worker %d: %s", no, strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int rc = worker_main(conf, fd, no);
+
+		fflush(NULL);
+		_exit(rc);
+	}
+	return pid;
+}
+
+static void fill_pool(struct pool *p, const struct config *conf, int fd)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		if (p->pids[i] > 0)
+			continue;
+		p->pids[i] = spawn(conf, fd, i);
+		p->started[i] = time(NULL);
+	}
+}
+
+/* Reaps exited workers; one that died young makes the master pause. */
+static void reap(struct pool *p, struct pool *retired)
+{
+	pid_t pid;
+	int status, i;
+	bool crashloop = false;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < retired->n; i++)
+			if (retired->pids[i] == pid)
+				retired->pids[i] = 0;
+		for (i = 0; i < p->n; i++) {
+			if (p->pids[i] != pid)
+				continue;
+			p->pids[i] = 0;
+			if (WIFSIGNALED(status))
+				log_warn("worker %d (pid %ld) killed by signal %d; restarting",
+					 i, (long)pid, WTERMSIG(status));
+			else
+				log_warn("worker %d (pid %ld) exited with %d; restarting",
+					 i, (long)pid, WEXITSTATUS(status));
+			if (time(NULL) - p->started[i] < 1)
+				crashloop = true;
+		}
+	}
+	if (crashloop)
+		sleep_ms(500);
+}
+
+static int live(const struct pool *p)
+{
+	int i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		n += p->pids[i] > 0;
+	return n;
+}
+
+static void signal_all(const struct pool *p, int sig)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->pids[i] > 0)
+			kill(p->pids[i], sig);
+}
+
+/* Waits up to SERVE_DRAIN_SECONDS for workers to finish, then kills them. */
+static void drain(struct pool *p, struct pool *retired)
+{
+	struct pool none = { .n = 0 };
+	time_t deadline = time(NULL) + SERVE_DRAIN_SECONDS;
+
+	signal_all(p, SIGTERM);
+	signal_all(retired, SIGTERM);
+	while ((live(p) > 0 || live(retired) > 0) && time(NULL) < deadline) {
+		reap(p, retired);
+		reap(retired, &none);
+		sleep_ms(20);
+	}
+	signal_all(p, SIGKILL);
+	signal_all(retired, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+}
+
+/*
+ * SIGHUP: re-read the config (keeping the old one if the new is invalid),
+ * then start fresh workers and ask the old ones to finish what they hold.
+ * Both generations accept on the same socket, so nothing is dropped.
+ */
+static void reload(struct config *conf, const char *path, bool required,
+		   struct pool *p, struct pool *retired, int fd)
+{
+	struct config fresh;
+	char err[512];
+	int i;
+
+	if (!conf_load(&fresh, path, required, err, sizeof(err))) {
+		log_error("reload refused, keeping the running config: %s", err);
+		return;
+	}
+	if (strcmp(fresh.socket, conf->socket) != 0)
+		log_warn("reload: 'socket' changes need a restart; keeping %s",
+			 conf->socket);
+	signal_all(retired, SIGTERM);
+	*retired = *p;
+	conf_release(conf);
+	*conf = fresh;
+	log_set_level(conf->log_level);
+	memset(p, 0, sizeof(*p));
+	p->n = conf->workers;
+	fill_pool(p, conf, fd);
+	for (i = 0; i < retired->n; i++)
+		if (retired->pids[i] > 0)
+			kill(retired->pids[i], SIGTERM);
+	log_info("reloaded: %d workers", p->n);
+}
+
+int serve_run(struct config *conf, const char *config_path, bool required)
+{
+	struct pool p, retired;
+	sigset_t mask, old;
+	bool owned;
+	int fd;
+
+	/* Ours before FCGX_Init, or libfcgi installs a handler that eats SIGTERM. */
+	catch(SIGTERM);
+	catch(SIGINT);
+	catch(SIGHUP);
+	catch(SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (FCGX_Init() != 0) {
+		log_error("cannot initialise libfcgi");
+		return 1;
+	}
+	fd = open_socket(conf, &owned);
+	if (fd < 0)
+		return 1;
+	memset(&p, 0, sizeof(p));
+	memset(&retired, 0, sizeof(retired));
+	p.n = conf->workers;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	fill_pool(&p, conf, fd);
+	log_info("tallydesk %s serving with %d workers", PACKAGE_VERSION, p.n);
+	while (!got_term) {
+		sigsuspend(&old);
+		if (got_chld) {
+			got_chld = 0;
+			reap(&p, &retired);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			reload(conf, config_path, required, &p, &retired, fd);
+		}
+		if (!got_term)
+			fill_pool(&p, conf, fd);
+	}
+	log_info("shutting down: draining %d workers", live(&p));
+	drain(&p, &retired);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (owned)
+		unlink(conf->socket);
+	close(fd);
+	log_info("stopped");
+	return 0;
+}

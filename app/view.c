@@ -1,0 +1,256 @@
+/* view.c: templates from views/, and rendering a request's view model */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "arena.h"
+#include "mustache.h"
+#include "req.h"
+#include "sbuf.h"
+#include "view.h"
+#include "banned.h"
+
+#define VIEW_EXT ".mustache"
+#define VIEW_MAX_FILE (4u << 20)
+
+static enum td_err load_file(struct mustache_set *set, struct arena *a,
+			     const char *path, const char *name, char *err,
+			     size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	struct sbuf sb;
+	char chunk[8192];
+	size_t n;
+	const char *why = NULL;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot read template '%s': %s", path,
+			 strerror(errno));
+		return TD_ESYS;
+	}
+	sbuf_init(&sb, a, 16384);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		sbuf_add(&sb, chunk, n);
+		if (sb.len > VIEW_MAX_FILE)
+			break;
+	}
+	fclose(f);
+	if (sb.len > VIEW_MAX_FILE) {
+		snprintf(err, errlen, "template '%s' is larger than 4 MiB", path);
+		return TD_EINPUT;
+	}
+	if (mustache_set_add(set, name, sb.buf, sb.len, &why) != TD_OK) {
+		snprintf(err, errlen, "%s", why ? why : "template error");
+		return TD_EINPUT;
+	}
+	return TD_OK;
+}
+
+static enum td_err load_dir(struct mustache_set *set, struct arena *a,
+			    const char *dir, const char *prefix, int depth,
+			    char *err, size_t errlen)
+{
+	DIR *d;
+	struct dirent *de;
+	enum td_err rc = TD_OK;
+
+	if (depth > 8)
+		return TD_OK;
+	d = opendir(dir);
+	if (d == NULL) {
+		snprintf(err, errlen, "cannot open views directory '%s': %s",
+			 dir, strerror(errno));
+		return TD_ESYS;
+	}
+	while (rc == TD_OK && (de = readdir(d)) != NULL) {
+		const char *nm = de->d_name;
+		size_t len = strlen(nm), ext = strlen(VIEW_EXT);
+		char *path, *name;
+		struct stat st;
+
+		if (nm[0] == '.' || !strcmp(nm, "static"))
+			continue;
+		path = arena_printf(a, "%s/%s", dir, nm);
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			name = arena_printf(a, "%s%s/", prefix, nm);
+			rc = load_dir(set, a, path, name, depth + 1, err, errlen);
+		} else if (len > ext && !strcmp(nm + len - ext, VIEW_EXT)) {
+			name = arena_printf(a, "%s%.*s", prefix, (int)(len - ext),
+					    nm);
+			rc = load_file(set, a, path, name, err, errlen);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+enum td_err view_load(const char *views_dir, struct arena *a,
+		      struct mustache_set **out, char *err, size_t errlen)
+{
+	struct mustache_set *set = mustache_set_new(a);
+	enum td_err rc;
+
+	rc = load_dir(set, a, views_dir, "", 0, err, errlen);
+	if (rc != TD_OK)
+		return rc;
+	if (!mustache_set_has(set, "layout") || !mustache_set_has(set, "error")) {
+		snprintf(err, errlen,
+			 "views directory '%s' has no layout.mustache or error.mustache",
+			 views_dir);
+		return TD_EINPUT;
+	}
+	*out = set;
+	return TD_OK;
+}
+
+static const struct nav_item {
+	const char *label;
+	const char *href;
+	const char *icon;
+} nav_items[] = {
+	{ "Tickets", "/tickets", "tickets" },
+	{ "Clients", "/clients", "clients" },
+	{ "Contracts", "/contracts", "contracts" },
+	{ "Invoices", "/invoices", "invoices" },
+	{ "Time", "/time", "time" },
+	{ "Reports", "/reports", "reports" },
+	{ "Settings", "/settings", "settings" },
+};
+
+/* The data every page's layout needs, added beside the handler's own. */
+static void add_layout_data(struct req *r, json_t *v)
+{
+	json_t *nav = json_array();
+	size_t i, len;
+
+	for (i = 0; i < sizeof(nav_items) / sizeof(nav_items[0]); i++) {
+		len = strlen(nav_items[i].href);
+		json_array_append_new(
+			nav, json_pack("{s:s, s:s, s:s, s:b}", "label",
+				       nav_items[i].label, "href",
+				       nav_items[i].href, "icon",
+				       nav_items[i].icon, "active",
+				       !strncmp(r->path, nav_items[i].href, len) &&
+					       (r->path[len] == '\0' ||
+						r->path[len] == '/')));
+	}
+	json_object_set_new(v, "nav", nav);
+	json_object_set_new(v, "app", json_pack("{s:s, s:s}", "name", "tallydesk",
+						"version", PACKAGE_VERSION));
+	json_object_set_new(v, "request_id", json_string(r->request_id));
+	if (json_object_get(v, "flash") == NULL)
+		json_object_set_new(v, "flash", json_array());
+}
+
+static void set_body(struct req *r, const struct sbuf *sb, const char *type)
+{
+	r->body_out = sb->buf;
+	r->body_out_len = sb->len;
+	r->body_type = type;
+}
+
+static enum td_err render_json(struct req *r, json_t *v)
+{
+	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+	char *buf;
+
+	if (n == 0)
+		return req_fail(r, TD_ESYS, "cannot serialise view model");
+	buf = arena_alloc(r->arena, n + 1);
+	if (json_dumpb(v, buf, n, JSON_COMPACT) != n)
+		return req_fail(r, TD_ESYS, "cannot serialise view model");
+	buf[n] = '\0';
+	r->body_out = buf;
+	r->body_out_len = n;
+	r->body_type = "application/json; charset=utf-8";
+	return TD_OK;
+}
+
+enum td_err view_render(struct req *r)
+{
+	json_t *v = req_view(r);
+	struct sbuf sb;
+	enum td_err err;
+
+	if (r->want_json)
+		return render_json(r, v);
+	if (r->view_name == NULL)
+		return req_fail(r, TD_ESYS, "handler for %s set no view", r->path);
+	add_layout_data(r, v);
+	sbuf_init(&sb, r->arena, 32768);
+	err = mustache_render(r->ctx->views, r->view_name, v, &sb);
+	if (err != TD_OK)
+		return req_fail(r, TD_ESYS, "cannot render template '%s'",
+				r->view_name);
+	set_body(r, &sb, "text/html; charset=utf-8");
+	return TD_OK;
+}
+
+/* A page that needs neither the database nor any template. */
+static void render_bare(struct req *r, int status, const char *message)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, r->arena, 1024);
+	sbuf_addf(&sb,
+		  "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">"
+		  "<meta name=\"viewport\" content=\"width=device-width\">"
+		  "<title>%d · tallydesk</title><body style=\"font-family:"
+		  "system-ui,sans-serif;max-width:40rem;margin:4rem auto;"
+		  "padding:0 1rem\"><h1>%d</h1><p>",
+		  status, status);
+	sbuf_add_html(&sb, message, strlen(message));
+	sbuf_addf(&sb, "</p><p><small>Request %s</small></p></body></html>\n",
+		  r->request_id);
+	set_body(r, &sb, "text/html; charset=utf-8");
+}
+
+void view_render_error(struct req *r, enum td_err err)
+{
+	int status = td_status(err);
+	const char *message = td_strerror(err);
+	json_t *v;
+	struct sbuf sb;
+	const char *tpl;
+
+	r->status = status;
+	r->redirect = NULL;
+	if (r->want_json) {
+		v = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", td_code(err),
+			      "message", r->error_detail ? r->error_detail : message,
+			      "fields", json_object());
+		req_own_json(r, v);
+		if (render_json(r, v) != TD_OK)
+			render_bare(r, status, message);
+		return;
+	}
+	if (r->ctx == NULL || r->ctx->views == NULL) {
+		render_bare(r, status, r->error_detail ? r->error_detail : message);
+		return;
+	}
+	v = json_pack("{s:i, s:s, s:s}", "status", status, "message", message,
+		      "title", arena_printf(r->arena, "%d", status));
+	req_own_json(r, v);
+	if (r->error_detail != NULL)
+		json_object_set_new(v, "detail", json_string(r->error_detail));
+	add_layout_data(r, v);
+	/* With the database down the full layout may want data it cannot get. */
+	tpl = err == TD_EUNAVAIL && mustache_set_has(r->ctx->views, "error_bare") ?
+		      "error_bare" :
+		      "error";
+	sbuf_init(&sb, r->arena, 8192);
+	if (mustache_render(r->ctx->views, tpl, v, &sb) != TD_OK) {
+		render_bare(r, status, message);
+		return;
+	}
+	set_body(r, &sb, "text/html; charset=utf-8");
+}

@@ -1,0 +1,31 @@
+/* view.h: templates from views/, and rendering a request's view model */
+#ifndef TD_VIEW_H
+#define TD_VIEW_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct arena;
+struct mustache_set;
+struct req;
+
+/*
+ * Compiles every .mustache file under views_dir into a set named by relative path
+ * without the extension ("tickets/show"). The set lives in a. On failure
+ * returns TD_EINPUT (a template does not compile) or TD_ESYS (unreadable
+ * directory) with a message in err naming the file.
+ */
+enum td_err view_load(const char *views_dir, struct arena *a,
+		      struct mustache_set **out, char *err, size_t errlen);
+
+/*
+ * Fills r->body_out with the response for r->view: HTML through the
+ * template r->view_name inside the layout data every page needs, or JSON.
+ */
+enum td_err view_render(struct req *r);
+
+/* Fills r->body_out with the error page or JSON error for err. */
+void view_render_error(struct req *r, enum td_err err);
+
+#endif

@@ -1,0 +1,52 @@
+"""Fixtures: one PostgreSQL cluster per run, a fresh database and server per test."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tdharness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    if not os.path.exists(tdharness.BIN):
+        pytest.exit(f"no tallydesk binary at {tdharness.BIN}: run ./dev test", 2)
+    c = tdharness.Cluster()
+    template = c.new_db()
+    conf = os.path.join(c.dir, "migrate.conf")
+    with open(conf, "w") as f:
+        f.write(f"database_url = {c.url(template)}\n"
+                f"sql_dir = {os.path.join(tdharness.SRC, 'sql')}\n")
+    r = tdharness.run_bin("migrate", conf=conf)
+    assert r.returncode == 0, r.stderr
+    c.template = template
+    yield c
+    c.destroy()
+
+
+@pytest.fixture
+def dbname(cluster):
+    """A fresh database cloned from the migrated template."""
+    return cluster.new_db(cluster.template)
+
+
+@pytest.fixture
+def app_factory(cluster):
+    """Starts App instances on demand; stops them and checks their logs after."""
+    apps = []
+
+    def make(dbname=None, **kw):
+        a = tdharness.App(cluster, dbname or cluster.new_db(cluster.template), **kw)
+        apps.append(a)
+        return a.start()
+
+    yield make
+    reports = [r for r in (a.stop() for a in apps) if r]
+    assert not reports, "sanitizer report in the server log:\n" + reports[0]
+
+
+@pytest.fixture
+def app(app_factory):
+    """A running tallydesk + nginx on a fresh, migrated database."""
+    return app_factory()

@@ -1,0 +1,79 @@
+"""The binary's command line: modes, help, config validation."""
+import os
+
+from tdharness import run_bin
+
+
+def test_help_lists_every_mode():
+    r = run_bin("--help")
+    assert r.returncode == 0
+    for mode in ("serve", "migrate", "seed-demo", "version"):
+        assert f"  {mode}" in r.stdout
+
+
+def test_version_prints_the_version():
+    r = run_bin("version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("tallydesk ")
+
+
+def test_unknown_mode_is_a_usage_error():
+    r = run_bin("frobnicate")
+    assert r.returncode == 2
+    assert "unknown mode 'frobnicate'" in r.stderr
+    assert "--help" in r.stderr
+
+
+def test_unknown_flag_is_a_usage_error():
+    r = run_bin("--verbose", "serve")
+    assert r.returncode == 2
+    assert "unknown option '--verbose'" in r.stderr
+
+
+def test_no_mode_is_a_usage_error():
+    assert run_bin().returncode == 2
+
+
+def test_missing_config_value_is_a_usage_error():
+    r = run_bin("migrate", "--config")
+    assert r.returncode == 2
+    assert "'--config'" in r.stderr
+
+
+def test_an_explicit_config_that_does_not_exist_is_refused(tmp_path):
+    r = run_bin("migrate", conf=str(tmp_path / "nope.conf"))
+    assert r.returncode == 1
+    assert "cannot read config" in r.stderr and "nope.conf" in r.stderr
+
+
+def test_a_bad_config_value_names_file_line_and_key(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("# ok\nworkers = lots\n")
+    r = run_bin("migrate", conf=str(conf))
+    assert r.returncode == 1
+    assert f"{conf}:2: 'workers' must be a number from 1 to 256, not 'lots'" in r.stderr
+
+
+def test_an_unknown_config_key_is_refused(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("databse_url = x\n")
+    r = run_bin("migrate", conf=str(conf))
+    assert r.returncode == 1
+    assert "unknown key 'databse_url'" in r.stderr
+
+
+def test_environment_overrides_are_validated_too(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("workers = 2\n")
+    r = run_bin("migrate", conf=str(conf), env={"TALLYDESK_WORKERS": "0"})
+    assert r.returncode == 1
+    assert "environment TALLYDESK_WORKERS" in r.stderr
+
+
+def test_migrate_against_an_unreachable_database_says_so(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text(f"database_url = host={tmp_path} port=1 dbname=none\n"
+                    f"db_timeout = 1\n")
+    r = run_bin("migrate", conf=str(conf))
+    assert r.returncode == 1
+    assert "cannot connect to the database" in r.stderr
