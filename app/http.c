@@ -73,6 +73,13 @@ static unsigned hex_val(unsigned char c)
 	return c - 'A' + 10;
 }
 
+/* The byte two hex digits at p stand for. */
+static unsigned char hex_byte(const char *p)
+{
+	return (unsigned char)(hex_val((unsigned char)p[0]) * 16 +
+			       hex_val((unsigned char)p[1]));
+}
+
 static bool is_ows(unsigned char c)
 {
 	return c == ' ' || c == '\t';
@@ -134,7 +141,7 @@ bool http_utf8_valid(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		/* 0x80..0xc1: a stray continuation or an overlong 2-byte form */
+		/* 0x80..0xc1: stray continuation or overlong 2-byte form */
 		if (c < 0xc2)
 			return false;
 		if (c < 0xe0) {
@@ -215,8 +222,7 @@ static enum decode_fail decode(struct arena *a, const char *s, size_t len,
 			if (len - i < 3 || !is_hex((unsigned char)s[i + 1]) ||
 			    !is_hex((unsigned char)s[i + 2]))
 				return DECODE_ESCAPE;
-			c = (unsigned char)(hex_val((unsigned char)s[i + 1]) << 4 |
-					    hex_val((unsigned char)s[i + 2]));
+			c = hex_byte(s + i + 1);
 			i += 2;
 		} else if (c == '+' && plus_is_space) {
 			c = ' ';
@@ -412,9 +418,9 @@ enum td_err http_parse_cookies(struct arena *a, const char *header,
  * but, like browsers and Go's mime package, a backslash only escapes a
  * tspecial: old browsers send Windows paths as filename="C:\dir\a.txt".
  */
-static bool next_param(struct arena *a, const char *s, size_t len,
-		       size_t *pos, const char **name, size_t *name_len,
-		       const char **value, size_t *value_len, bool *done)
+static bool next_param(struct arena *a, const char *s, size_t len, size_t *pos,
+		       const char **name, size_t *name_len, const char **value,
+		       size_t *value_len, bool *done)
 {
 	size_t i = *pos, start;
 
@@ -594,8 +600,8 @@ static bool find_delim(const unsigned char *body, size_t len, size_t from,
 	return false;
 }
 
-static enum td_err parse_disposition(struct arena *a, const char *v,
-				     size_t len, size_t idx, struct part *pt,
+static enum td_err parse_disposition(struct arena *a, const char *v, size_t len,
+				     size_t idx, struct part *pt,
 				     const char **why)
 {
 	size_t tlen = 0, pos, nlen, vlen;
@@ -754,8 +760,8 @@ static void files_add(struct arena *a, struct http_files *f,
 }
 
 static enum td_err add_part(struct arena *a, const struct part *pt,
-			    const unsigned char *data, size_t dlen,
-			    size_t idx, const struct http_limits *lim,
+			    const unsigned char *data, size_t dlen, size_t idx,
+			    const struct http_limits *lim,
 			    struct http_params *params,
 			    struct http_files *files, const char **why)
 {
@@ -802,10 +808,9 @@ static enum td_err add_part(struct arena *a, const struct part *pt,
 						  name));
 			return TD_EINPUT;
 		}
-		http_params_add(a, params,
-				arena_strndup(a, pt->name, pt->name_len),
-				arena_strndup(a, (const char *)data, dlen),
-				dlen);
+		http_params_add(
+			a, params, arena_strndup(a, pt->name, pt->name_len),
+			arena_strndup(a, (const char *)data, dlen), dlen);
 		return TD_OK;
 	}
 	if (dlen > lim->max_file) {
@@ -883,8 +888,8 @@ enum td_err http_parse_multipart(struct arena *a, const char *content_type,
 		}
 		memset(&pt, 0, sizeof(pt));
 		cstart = pos;
-		err = parse_part_headers(a, body, &cstart, d.start, nparts,
-					 &pt, why);
+		err = parse_part_headers(a, body, &cstart, d.start, nparts, &pt,
+					 why);
 		if (err != TD_OK)
 			return err;
 		err = add_part(a, &pt, body + cstart, d.start - cstart, nparts,

@@ -26,10 +26,10 @@
  * twice, sections nested over a list): a 30 KB page takes a few thousand
  * steps, so the caps only ever meet a broken template.
  */
-#define MUSTACHE_MAX_DEPTH 64
-#define MUSTACHE_MAX_OPEN 256
-#define MUSTACHE_MAX_NEST 512
-#define MUSTACHE_MAX_STEPS ((size_t)1 << 22)
+#define MUSTACHE_MAX_DEPTH  64
+#define MUSTACHE_MAX_OPEN   256
+#define MUSTACHE_MAX_NEST   512
+#define MUSTACHE_MAX_STEPS  ((size_t)1 << 22)
 #define MUSTACHE_MAX_OUTPUT ((size_t)1 << 26)
 
 /* Longest name quoted in an error message. */
@@ -60,11 +60,11 @@ struct tok {
 	const char *s; /* TEXT: its bytes; a tag: its name, trimmed */
 	size_t n;
 	size_t srcline; /* 1-based, for messages */
-	size_t line;    /* index into struct compiler's lines */
-	size_t match;   /* an opening tag's closing tag, and back */
-	bool dynamic;   /* {{>*x}} and {{<*x}} */
+	size_t line;	/* index into struct compiler's lines */
+	size_t match;	/* an opening tag's closing tag, and back */
+	bool dynamic;	/* {{>*x}} and {{<*x}} */
 	bool in_parent; /* directly inside {{<x}}...{{/x}} */
-	bool stripped;  /* on a standalone line, which was removed */
+	bool stripped;	/* on a standalone line, which was removed */
 	bool clear_left;
 	bool clear_right;
 	bool has_intrinsic; /* a block whose content sets its indentation */
@@ -86,7 +86,6 @@ struct compiler {
 	size_t len;
 	size_t pos;
 	size_t srcline;
-	bool bol;
 	const char *otag, *ctag;
 	size_t olen, clen;
 	struct tok *toks;
@@ -117,21 +116,28 @@ enum node_kind {
 struct node {
 	enum node_kind kind;
 	bool dynamic;
-	uint32_t hash;           /* of text: partial, parent and block names */
-	const char *text;        /* TEXT: the bytes; others: the name */
+	uint32_t hash;	  /* of text: partial, parent and block names */
+	const char *text; /* TEXT: the bytes; others: the name */
 	size_t len;
 	const char *const *keys; /* the name split at dots; NULL for "." */
 	size_t nkeys;
-	const char *indent;      /* added to each line this node expands */
+	const char *indent; /* added to each line this node expands */
 	size_t nindent;
 	const struct node *kids;
 	size_t nkids;
+	const struct tmpl *tmpl; /* a static partial's or parent's entry */
 };
 
+/*
+ * A named entry of the set. A template that names a partial not added
+ * yet creates the entry undefined, so nodes can point at their partials
+ * and rendering never looks names up; entries are never freed or moved.
+ */
 struct tmpl {
 	const char *name;
 	size_t len;
 	uint32_t hash;
+	bool defined;
 	const struct node *nodes;
 	size_t nnodes;
 	struct tmpl *next;
@@ -371,8 +377,8 @@ static enum td_err close_section(struct compiler *c, struct tok *t)
 
 	if (c->nopen == 0)
 		return syntax_error(c, t->srcline,
-				    "unexpected closing tag '%.*s'",
-				    qlen(t->n), t->s);
+				    "unexpected closing tag '%.*s'", qlen(t->n),
+				    t->s);
 	o = &c->toks[c->open[c->nopen - 1]];
 	if (o->dynamic && n > 0 && s[0] == '*') {
 		s++;
@@ -398,9 +404,15 @@ static enum td_err add_tag(struct compiler *c, enum tok_kind kind,
 {
 	struct tok *t;
 	bool dynamic = false;
+	enum td_err err;
 
-	if (kind == TOK_DELIM)
-		return set_delims(c, s, n);
+	if (kind == TOK_DELIM) {
+		/* The token stays, so its line can stand alone. */
+		err = set_delims(c, s, n);
+		if (err == TD_OK)
+			push_tok(c, TOK_DELIM, s, 0);
+		return err;
+	}
 	if (kind != TOK_COMMENT)
 		trim(&s, &n);
 	if ((kind == TOK_PARTIAL || kind == TOK_PARENT) && n > 0 &&
@@ -412,7 +424,8 @@ static enum td_err add_tag(struct compiler *c, enum tok_kind kind,
 	}
 	if (kind != TOK_COMMENT && n == 0)
 		return syntax_error(c, c->srcline, "empty tag");
-	if (kind != TOK_COMMENT && has_space(s, n))
+	/* close_section() reads a closing tag's "*" itself. */
+	if (kind != TOK_COMMENT && kind != TOK_CLOSE && has_space(s, n))
 		return syntax_error(c, c->srcline, "invalid tag name '%.*s'",
 				    qlen(n), s);
 	if ((kind == TOK_VAR || kind == TOK_RAW || kind == TOK_SECTION ||
@@ -532,34 +545,33 @@ static enum td_err lex(struct compiler *c)
 	return TD_OK;
 }
 
+static bool ends_line(const struct compiler *c, size_t i)
+{
+	const struct tok *t = &c->toks[i];
+
+	return i + 1 == c->ntoks ||
+	       (t->kind == TOK_TEXT && t->s[t->n - 1] == '\n');
+}
+
+/* Groups the tokens into lines; needs at least one token. */
 static void split_lines(struct compiler *c)
 {
 	size_t i, n = 0;
-	const struct tok *t;
 
 	for (i = 0; i < c->ntoks; i++) {
-		t = &c->toks[i];
-		if (i + 1 == c->ntoks ||
-		    (t->kind == TOK_TEXT && t->s[t->n - 1] == '\n'))
+		if (ends_line(c, i))
 			n++;
 	}
-	c->lines = xcalloc(n ? n : 1, sizeof(*c->lines));
+	c->lines = xcalloc(n, sizeof(*c->lines));
 	c->nlines = 0;
 	for (i = 0; i < c->ntoks; i++) {
-		struct line *l = &c->lines[c->nlines];
-
-		t = &c->toks[i];
-		if (i == 0 || c->lines[c->nlines].first > i ||
-		    c->lines[c->nlines].last != 0)
-			l->first = l->first ? l->first : i;
 		c->toks[i].line = c->nlines;
-		if (i + 1 == c->ntoks ||
-		    (t->kind == TOK_TEXT && t->s[t->n - 1] == '\n')) {
-			l->last = i;
-			c->nlines++;
-			if (c->nlines < n)
-				c->lines[c->nlines].first = i + 1;
-		}
+		if (!ends_line(c, i))
+			continue;
+		c->lines[c->nlines].last = i;
+		c->nlines++;
+		if (c->nlines < n)
+			c->lines[c->nlines].first = i + 1;
 	}
 }
 
@@ -639,18 +651,19 @@ static void mark_standalone(struct compiler *c)
 				ntags++;
 				t->clear_left = clear;
 			}
-			if (t->kind == TOK_TEXT ? !is_blank_text(t)
-						: !is_silent(t->kind))
+			if (t->kind == TOK_TEXT ? !is_blank_text(t) :
+						  !is_silent(t->kind))
 				clear = false;
 		}
-		standalone = clear && ntags > 0 && (ntags == 1 || multi_ok(c, l));
+		standalone =
+			clear && ntags > 0 && (ntags == 1 || multi_ok(c, l));
 		clear = true;
 		for (j = l->last + 1; j-- > l->first;) {
 			t = &c->toks[j];
 			if (t->kind != TOK_TEXT)
 				t->clear_right = clear;
-			if (t->kind == TOK_TEXT ? !is_blank_text(t)
-						: !is_silent(t->kind))
+			if (t->kind == TOK_TEXT ? !is_blank_text(t) :
+						  !is_silent(t->kind))
 				clear = false;
 			if (!standalone)
 				continue;
@@ -659,6 +672,57 @@ static void mark_standalone(struct compiler *c)
 			else
 				t->stripped = true;
 		}
+	}
+}
+
+/* True if only blank text comes before token i on its line. */
+static bool first_on_line(const struct compiler *c, size_t i)
+{
+	size_t j;
+
+	for (j = c->lines[c->toks[i].line].first; j < i; j++) {
+		if (c->toks[j].kind != TOK_TEXT || !is_blank_text(&c->toks[j]))
+			return false;
+	}
+	return true;
+}
+
+/* True if only blank text, maybe a newline, follows token i on its line. */
+static bool last_on_line(const struct compiler *c, size_t i)
+{
+	size_t j;
+
+	for (j = i + 1; j <= c->lines[c->toks[i].line].last; j++) {
+		if (c->toks[j].kind != TOK_TEXT || !is_blank_text(&c->toks[j]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whatever lies between a parent's tags belongs to the parent, so a
+ * parent pair stands alone like a partial tag when only blanks precede
+ * its opening tag and follow its closing tag, even with an override on
+ * the same line: "  {{<layout}}{{$title}}Hi{{/title}}{{/layout}}\n".
+ */
+static void mark_parents(struct compiler *c)
+{
+	struct tok *t, *cl;
+	size_t i, j;
+
+	for (i = 0; i < c->ntoks; i++) {
+		t = &c->toks[i];
+		if (t->kind != TOK_PARENT || t->stripped)
+			continue;
+		cl = &c->toks[t->match];
+		if (!first_on_line(c, i) || !last_on_line(c, t->match))
+			continue;
+		for (j = c->lines[t->line].first; j < i; j++)
+			c->toks[j].n = 0;
+		for (j = t->match + 1; j <= c->lines[cl->line].last; j++)
+			c->toks[j].n = 0;
+		t->stripped = true;
+		cl->stripped = true;
 	}
 }
 
@@ -704,8 +768,8 @@ static void reindent_blocks(struct compiler *c)
 		empty = cl->line == first;
 		for (j = c->lines[first].first; empty && j < b->match; j++) {
 			t = &c->toks[j];
-			if (t->kind == TOK_TEXT ? !is_blank_text(t)
-						: t->kind != TOK_COMMENT)
+			if (t->kind == TOK_TEXT ? !is_blank_text(t) :
+						  t->kind != TOK_COMMENT)
 				empty = false;
 		}
 		if (empty)
@@ -720,11 +784,60 @@ static void reindent_blocks(struct compiler *c)
 	}
 }
 
+static struct tmpl *find_tmpl(const struct mustache_set *set, const char *s,
+			      size_t n, uint32_t h)
+{
+	struct tmpl *t;
+
+	for (t = set->buckets[h & (set->nbuckets - 1)]; t; t = t->next) {
+		if (t->hash == h && t->len == n && memcmp(t->name, s, n) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+static void grow_buckets(struct mustache_set *set)
+{
+	size_t nb = set->nbuckets * 2, i;
+	struct tmpl **b = arena_alloc(set->arena, nb * sizeof(*b));
+	struct tmpl *t, *next;
+
+	for (i = 0; i < set->nbuckets; i++) {
+		for (t = set->buckets[i]; t; t = next) {
+			next = t->next;
+			t->next = b[t->hash & (nb - 1)];
+			b[t->hash & (nb - 1)] = t;
+		}
+	}
+	set->buckets = b;
+	set->nbuckets = nb;
+}
+
+/* The entry for name, created undefined if there is none. */
+static struct tmpl *get_tmpl(struct mustache_set *set, const char *name,
+			     size_t n, uint32_t h)
+{
+	struct tmpl *t = find_tmpl(set, name, n, h);
+
+	if (t != NULL)
+		return t;
+	if (set->count >= set->nbuckets)
+		grow_buckets(set);
+	t = arena_alloc(set->arena, sizeof(*t));
+	t->name = arena_strndup(set->arena, name, n);
+	t->len = n;
+	t->hash = h;
+	t->next = set->buckets[h & (set->nbuckets - 1)];
+	set->buckets[h & (set->nbuckets - 1)] = t;
+	set->count++;
+	return t;
+}
+
 static void build(struct compiler *c, size_t lo, size_t hi,
 		  const struct node **out, size_t *nout);
 
-static void fill_text(struct compiler *c, struct node *nd, size_t lo,
-		      size_t hi, size_t total)
+static void fill_text(struct compiler *c, struct node *nd, size_t lo, size_t hi,
+		      size_t total)
 {
 	char *p = arena_alloc(c->set->arena, total + 1);
 	size_t i, off = 0;
@@ -834,8 +947,8 @@ static void fill_tag(struct compiler *c, struct node *nd, size_t i)
 		break;
 	case TOK_SECTION:
 	case TOK_INVERTED:
-		nd->kind = t->kind == TOK_SECTION ? NODE_SECTION
-						  : NODE_INVERTED;
+		nd->kind =
+			t->kind == TOK_SECTION ? NODE_SECTION : NODE_INVERTED;
 		fill_keys(c, nd);
 		build(c, i + 1, t->match, &nd->kids, &nd->nkids);
 		break;
@@ -843,6 +956,8 @@ static void fill_tag(struct compiler *c, struct node *nd, size_t i)
 		nd->kind = NODE_PARTIAL;
 		if (t->dynamic)
 			fill_keys(c, nd);
+		else
+			nd->tmpl = get_tmpl(c->set, t->s, t->n, nd->hash);
 		if (t->stripped)
 			set_indent(c, nd, l->lead, l->nlead);
 		break;
@@ -850,6 +965,8 @@ static void fill_tag(struct compiler *c, struct node *nd, size_t i)
 		nd->kind = NODE_PARENT;
 		if (t->dynamic)
 			fill_keys(c, nd);
+		else
+			nd->tmpl = get_tmpl(c->set, t->s, t->n, nd->hash);
 		if (pair)
 			set_indent(c, nd, l->lead, l->nlead);
 		build_overrides(c, nd, i + 1, t->match);
@@ -946,35 +1063,6 @@ static void build(struct compiler *c, size_t lo, size_t hi,
 	*nout = n;
 }
 
-static struct tmpl *find_tmpl(const struct mustache_set *set, const char *s,
-			      size_t n, uint32_t h)
-{
-	struct tmpl *t;
-
-	for (t = set->buckets[h & (set->nbuckets - 1)]; t; t = t->next) {
-		if (t->hash == h && t->len == n && memcmp(t->name, s, n) == 0)
-			return t;
-	}
-	return NULL;
-}
-
-static void grow_buckets(struct mustache_set *set)
-{
-	size_t nb = set->nbuckets * 2, i;
-	struct tmpl **b = arena_alloc(set->arena, nb * sizeof(*b));
-	struct tmpl *t, *next;
-
-	for (i = 0; i < set->nbuckets; i++) {
-		for (t = set->buckets[i]; t; t = next) {
-			next = t->next;
-			t->next = b[t->hash & (nb - 1)];
-			b[t->hash & (nb - 1)] = t;
-		}
-	}
-	set->buckets = b;
-	set->nbuckets = nb;
-}
-
 struct mustache_set *mustache_set_new(struct arena *a)
 {
 	struct mustache_set *set = arena_alloc(a, sizeof(*set));
@@ -1010,6 +1098,7 @@ enum td_err mustache_set_add(struct mustache_set *set, const char *name,
 	if (err == TD_OK && c.ntoks > 0) {
 		split_lines(&c);
 		mark_standalone(&c);
+		mark_parents(&c);
 		reindent_blocks(&c);
 		build(&c, 0, c.ntoks, &nodes, &nnodes);
 	}
@@ -1017,18 +1106,8 @@ enum td_err mustache_set_add(struct mustache_set *set, const char *name,
 	free(c.lines);
 	if (err != TD_OK)
 		return err;
-	t = find_tmpl(set, name, nlen, h);
-	if (t == NULL) {
-		if (set->count >= set->nbuckets)
-			grow_buckets(set);
-		t = arena_alloc(set->arena, sizeof(*t));
-		t->name = arena_strndup(set->arena, name, nlen);
-		t->len = nlen;
-		t->hash = h;
-		t->next = set->buckets[h & (set->nbuckets - 1)];
-		set->buckets[h & (set->nbuckets - 1)] = t;
-		set->count++;
-	}
+	t = get_tmpl(set, name, nlen, h);
+	t->defined = true;
 	t->nodes = nodes;
 	t->nnodes = nnodes;
 	return TD_OK;
@@ -1037,8 +1116,9 @@ enum td_err mustache_set_add(struct mustache_set *set, const char *name,
 bool mustache_set_has(const struct mustache_set *set, const char *name)
 {
 	size_t n = strlen(name);
+	const struct tmpl *t = find_tmpl(set, name, n, hash_name(name, n));
 
-	return find_tmpl(set, name, n, hash_name(name, n)) != NULL;
+	return t != NULL && t->defined;
 }
 
 /* Rendering. */
@@ -1076,9 +1156,8 @@ struct render {
 	size_t nind;
 };
 
-static void render_nodes(struct render *r, const struct node *nodes,
-			 size_t n, const struct frame *ctx,
-			 const struct ovr *ovr);
+static void render_nodes(struct render *r, const struct node *nodes, size_t n,
+			 const struct frame *ctx, const struct ovr *ovr);
 
 static void emit_indent(struct render *r)
 {
@@ -1086,6 +1165,12 @@ static void emit_indent(struct render *r)
 
 	for (i = 0; i < r->nind; i++)
 		sbuf_add(r->out, r->ind[i].s, r->ind[i].n);
+}
+
+static bool is_empty_line(const char *s, size_t n)
+{
+	return (n == 1 && s[0] == '\n') ||
+	       (n == 2 && s[0] == '\r' && s[1] == '\n');
 }
 
 /*
@@ -1106,7 +1191,7 @@ static void emit_text(struct render *r, const char *s, size_t n)
 	while (n > 0) {
 		nl = memchr(s, '\n', n);
 		k = nl ? (size_t)(nl - s) + 1 : n;
-		if (r->bol && !(k == 1 || (k == 2 && s[0] == '\r' && nl)))
+		if (r->bol && !is_empty_line(s, k))
 			emit_indent(r);
 		sbuf_add(r->out, s, k);
 		r->bol = s[k - 1] == '\n';
@@ -1231,18 +1316,20 @@ static json_t *lookup(struct render *r, const struct node *nd,
 static const struct tmpl *resolve(struct render *r, const struct node *nd,
 				  const struct frame *ctx)
 {
+	const struct tmpl *t = nd->tmpl;
 	json_t *v;
 	const char *s;
 	size_t n;
 
-	if (!nd->dynamic)
-		return find_tmpl(r->set, nd->text, nd->len, nd->hash);
-	v = lookup(r, nd, ctx);
-	if (!json_is_string(v))
-		return NULL;
-	s = json_string_value(v);
-	n = json_string_length(v);
-	return find_tmpl(r->set, s, n, hash_name(s, n));
+	if (nd->dynamic) {
+		v = lookup(r, nd, ctx);
+		if (!json_is_string(v))
+			return NULL;
+		s = json_string_value(v);
+		n = json_string_length(v);
+		t = find_tmpl(r->set, s, n, hash_name(s, n));
+	}
+	return t != NULL && t->defined ? t : NULL;
 }
 
 static void push_indent(struct render *r, const struct node *nd)
@@ -1269,8 +1356,7 @@ static void expand(struct render *r, const struct node *nd,
 	r->depth--;
 }
 
-static const struct node *find_override(struct render *r,
-					const struct node *nd,
+static const struct node *find_override(struct render *r, const struct node *nd,
 					const struct ovr *ovr)
 {
 	const struct node *found = NULL, *k;
@@ -1365,9 +1451,8 @@ static void render_node(struct render *r, const struct node *nd,
 	}
 }
 
-static void render_nodes(struct render *r, const struct node *nodes,
-			 size_t n, const struct frame *ctx,
-			 const struct ovr *ovr)
+static void render_nodes(struct render *r, const struct node *nodes, size_t n,
+			 const struct frame *ctx, const struct ovr *ovr)
 {
 	size_t i;
 
@@ -1394,22 +1479,23 @@ enum td_err mustache_render(const struct mustache_set *set, const char *name,
 {
 	const struct tmpl *t;
 	struct frame root;
-	struct render *r;
+	struct render r;
 	size_t n = strlen(name);
-	enum td_err err;
 
 	t = find_tmpl(set, name, n, hash_name(name, n));
-	if (t == NULL)
+	if (t == NULL || !t->defined)
 		return TD_ENOENT;
-	/* The indentation stack is 8 KiB; keep it off the C stack. */
-	r = xcalloc(1, sizeof(*r));
-	r->set = set;
-	r->out = out;
-	r->bol = out->len == 0 || out->buf[out->len - 1] == '\n';
+	/* r.ind is filled as indentation is pushed; no need to clear it. */
+	r.set = set;
+	r.out = out;
+	r.bol = out->len == 0 || out->buf[out->len - 1] == '\n';
+	r.stop = false;
+	r.depth = 0;
+	r.nest = 0;
+	r.steps = 0;
+	r.nind = 0;
 	root.v = data;
 	root.up = NULL;
-	render_nodes(r, t->nodes, t->nnodes, &root, NULL);
-	err = r->stop ? TD_ESYS : TD_OK;
-	free(r);
-	return err;
+	render_nodes(&r, t->nodes, t->nnodes, &root, NULL);
+	return r.stop ? TD_ESYS : TD_OK;
 }

@@ -27,22 +27,31 @@ struct mustache_set *mustache_set_new(struct arena *a);
  * replacing any template of that name. On a syntax error returns
  * TD_EINPUT and sets *errmsg (in the set's arena) to a message naming the
  * template, line and problem, e.g. "tickets/show: line 4: unclosed
- * section 'items'".
+ * section 'items'"; errmsg may be NULL. Partials it names need not be
+ * added yet.
  */
 enum td_err mustache_set_add(struct mustache_set *set, const char *name,
 			     const char *src, size_t len, const char **errmsg);
 
-/* True if the set holds a template of that name. */
+/* True if a template of that name was added to the set. */
 bool mustache_set_has(const struct mustache_set *set, const char *name);
 
 /*
  * Renders template name with data as the context stack's root, appending
- * to out. {{x}} is HTML-escaped, {{{x}}} and {{&x}} are not. A missing
- * partial renders as nothing (as the spec says); a missing template name
+ * to out (whose memory comes from out's arena). {{x}} is HTML-escaped
+ * (& < > " and '), {{{x}}} and {{&x}} are not. A missing partial or
+ * parent renders as nothing (as the spec says); a missing template name
  * returns TD_ENOENT. Lookups follow the spec: dotted names, implicit
- * iterator ".", JSON false/null/""-less falsiness per spec (empty arrays
- * are falsey, empty strings are truthy), numbers printed as JSON does
- * (integers plainly, reals with the shortest exact form).
+ * iterator ".", context stack walking. Falsey are missing, null, false
+ * and the empty list; everything else is truthy, "" and 0 included.
+ * Integers print plainly, reals in the shortest form that reads back the
+ * same (1.21 -> "1.21", 1.0 -> "1"), true/false as words, null, objects
+ * and lists as nothing.
+ *
+ * Partials, parents and blocks that expand themselves stop after 64
+ * levels, silently. A render that runs away (over 4 million steps or
+ * 64 MiB of output, e.g. a partial including itself twice) stops and
+ * returns TD_ESYS; out then holds a partial page, so do not send it.
  */
 enum td_err mustache_render(const struct mustache_set *set, const char *name,
 			    json_t *data, struct sbuf *out);

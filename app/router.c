@@ -18,9 +18,9 @@ static const struct {
 	enum http_method method;
 	const char *name;
 } methods[] = {
-	{ HTTP_GET, "GET" },	   { HTTP_HEAD, "HEAD" },
-	{ HTTP_POST, "POST" },	   { HTTP_PUT, "PUT" },
-	{ HTTP_PATCH, "PATCH" },   { HTTP_DELETE, "DELETE" },
+	{ HTTP_GET, "GET" },	     { HTTP_HEAD, "HEAD" },
+	{ HTTP_POST, "POST" },	     { HTTP_PUT, "PUT" },
+	{ HTTP_PATCH, "PATCH" },     { HTTP_DELETE, "DELETE" },
 	{ HTTP_OPTIONS, "OPTIONS" },
 };
 
@@ -128,8 +128,8 @@ static bool capture(struct arena *a, const char *pat, size_t plen,
 			return false;
 		args->str[args->n] = arena_strndup(a, s, slen);
 	} else {
-		if (http_percent_decode(a, s, slen, false, &dec, &dlen,
-					&why) != TD_OK)
+		if (http_percent_decode(a, s, slen, false, &dec, &dlen, &why) !=
+		    TD_OK)
 			return false;
 		if (pat[0] == ':' && memchr(dec, '/', dlen) != NULL)
 			return false;

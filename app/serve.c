@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -100,7 +102,23 @@ static int open_socket(const struct config *conf, bool *owned)
 	return fd;
 }
 
-/* A worker: accept and serve until SIGTERM, finishing the request in hand. */
+/* Workers wait in pselect(); accept() must not block one that lost the race. */
+static bool set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL, 0);
+
+	return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+/*
+ * A worker: accept and serve until SIGTERM, finishing the request in hand.
+ * SIGTERM stays blocked except while the worker waits in pselect() for a
+ * connection: libfcgi drops a connection it has accepted when a signal
+ * interrupts it (its AF_UNIX readiness check gives up on EINTR), so a
+ * signal must never reach it inside FCGX_Accept_r. The listening socket is
+ * non-blocking, so a worker that loses the race for a connection gets
+ * EAGAIN and goes back to waiting instead of blocking in accept().
+ */
 static int worker_main(const struct config *conf, int fd, int no)
 {
 	struct worker_ctx ctx;
@@ -108,15 +126,19 @@ static int worker_main(const struct config *conf, int fd, int no)
 	struct arena *views_arena = arena_new();
 	struct mustache_set *views = NULL;
 	FCGX_Request fr;
-	sigset_t block, old;
+	sigset_t block, waitmask;
+	fd_set rfds;
 	char err[512];
+	int rc;
 
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_IGN); /* the master replaces workers on reload */
-	catch(SIGTERM);
 	signal(SIGINT, SIG_IGN); /* a terminal's ^C goes to the master */
+	catch(SIGTERM);
 	sigemptyset(&block);
-	sigprocmask(SIG_SETMASK, &block, NULL); /* the master's mask is not ours */
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(&waitmask);
 	if (view_load(conf->views_dir, views_arena, &views, err, sizeof(err)) !=
 	    TD_OK) {
 		log_error("worker %d: %s", no, err);
@@ -132,16 +154,25 @@ static int worker_main(const struct config *conf, int fd, int no)
 	ctx.views = views;
 	ctx.worker_no = no;
 	FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
 	while (!got_term) {
-		if (FCGX_Accept_r(&fr) < 0)
+		FD_ZERO(&rfds);
+		FD_SET(fd, &rfds);
+		if (pselect(fd + 1, &rfds, NULL, NULL, NULL, &waitmask) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("worker %d: cannot wait for connections: %s", no,
+				  strerror(errno));
 			break;
-		/* A request in hand is finished even if SIGTERM comes now. */
-		sigprocmask(SIG_BLOCK, &block, &old);
+		}
+		rc = FCGX_Accept_r(&fr);
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+			continue; /* another worker took it */
+		if (rc < 0) {
+			log_error("worker %d: accept failed: %s", no, strerror(-rc));
+			break;
+		}
 		req_run(&ctx, &fr);
 		FCGX_Finish_r(&fr);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 	FCGX_Free(&fr, 0);
 	db_release(&db);
@@ -184,8 +215,11 @@ static void fill_pool(struct pool *p, const struct config *conf, int fd)
 	}
 }
 
-/* Reaps exited workers; one that died young makes the master pause. */
-static void reap(struct pool *p, struct pool *retired)
+/*
+ * Reaps exited workers. Unless stopping, an exit is a crash: it is logged,
+ * and a worker that died young makes the master pause before restarting.
+ */
+static void reap(struct pool *p, struct pool *retired, bool stopping)
 {
 	pid_t pid;
 	int status, i;
@@ -199,6 +233,8 @@ static void reap(struct pool *p, struct pool *retired)
 			if (p->pids[i] != pid)
 				continue;
 			p->pids[i] = 0;
+			if (stopping)
+				continue;
 			if (WIFSIGNALED(status))
 				log_warn("worker %d (pid %ld) killed by signal %d; restarting",
 					 i, (long)pid, WTERMSIG(status));
@@ -240,9 +276,10 @@ static void drain(struct pool *p, struct pool *retired)
 	signal_all(p, SIGTERM);
 	signal_all(retired, SIGTERM);
 	while ((live(p) > 0 || live(retired) > 0) && time(NULL) < deadline) {
-		reap(p, retired);
-		reap(retired, &none);
-		sleep_ms(20);
+		reap(p, retired, true);
+		reap(retired, &none, true);
+		if (live(p) > 0 || live(retired) > 0)
+			sleep_ms(10);
 	}
 	signal_all(p, SIGKILL);
 	signal_all(retired, SIGKILL);
@@ -303,6 +340,10 @@ int serve_run(struct config *conf, const char *config_path, bool required)
 	fd = open_socket(conf, &owned);
 	if (fd < 0)
 		return 1;
+	if (!set_nonblocking(fd)) {
+		log_error("cannot make the socket non-blocking: %s", strerror(errno));
+		return 1;
+	}
 	memset(&p, 0, sizeof(p));
 	memset(&retired, 0, sizeof(retired));
 	p.n = conf->workers;
@@ -318,7 +359,7 @@ int serve_run(struct config *conf, const char *config_path, bool required)
 		sigsuspend(&old);
 		if (got_chld) {
 			got_chld = 0;
-			reap(&p, &retired);
+			reap(&p, &retired, false);
 		}
 		if (got_hup) {
 			got_hup = 0;

@@ -76,8 +76,7 @@ static void multipart(struct arena *a, const char *ct,
 	}
 	check_params(&params);
 	for (i = 0; i < files.n; i++) {
-		if (files.v[i].len > lim->max_file ||
-		    files.v[i].data < body ||
+		if (files.v[i].len > lim->max_file || files.v[i].data < body ||
 		    files.v[i].data + files.v[i].len > body + len ||
 		    strchr(files.v[i].filename, '/') != NULL ||
 		    strchr(files.v[i].filename, '\\') != NULL)
@@ -102,9 +101,9 @@ static void urlencoded(struct arena *a, const char *s, size_t len,
 
 static void route(struct arena *a, const char *path, unsigned char sel)
 {
-	static const enum http_method ms[] = { HTTP_GET,   HTTP_POST,
-					       HTTP_PUT,   HTTP_PATCH,
-					       HTTP_DELETE, HTTP_HEAD,
+	static const enum http_method ms[] = { HTTP_GET,     HTTP_POST,
+					       HTTP_PUT,     HTTP_PATCH,
+					       HTTP_DELETE,  HTTP_HEAD,
 					       HTTP_OPTIONS, 0 };
 	const struct route *rt = NULL;
 	struct route_args args;

@@ -1,7 +1,7 @@
 """The binary's command line: modes, help, config validation."""
 import os
 
-from tdharness import run_bin
+from tdharness import SRC, run_bin
 
 
 def test_help_lists_every_mode():
@@ -73,7 +73,7 @@ def test_environment_overrides_are_validated_too(tmp_path):
 def test_migrate_against_an_unreachable_database_says_so(tmp_path):
     conf = tmp_path / "t.conf"
     conf.write_text(f"database_url = host={tmp_path} port=1 dbname=none\n"
-                    f"db_timeout = 1\n")
+                    f"db_timeout = 1\nsql_dir = {SRC}/sql\n")
     r = run_bin("migrate", conf=str(conf))
     assert r.returncode == 1
     assert "cannot connect to the database" in r.stderr

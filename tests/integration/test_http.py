@@ -1,4 +1,5 @@
 """Requests through nginx: pages, JSON twins, parsing, limits, errors."""
+import http.client
 import json
 import os
 import re
@@ -132,16 +133,19 @@ def test_bad_percent_escape_is_a_400_with_a_message(app):
                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400
     assert "name" in r.json()["error"]["message"]
-    r = app.get("/?q=%4")
-    assert r.status_code == 400
-    assert "query string" in r.text
+    # requests would re-quote a bad escape; http.client sends it as it is.
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+    conn.request("GET", "/?q=%4")
+    resp = conn.getresponse()
+    assert resp.status == 400
+    assert "query string" in resp.read().decode()
 
 
 def test_invalid_utf8_is_refused(app):
     r = app.post("/api/v1/echo", data=b"name=%C3%28",
                  headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400
-    assert "UTF-8" in r.json()["error"]["message"]
+    assert "utf-8" in r.json()["error"]["message"].lower()
 
 
 def test_too_many_parameters_is_a_413(app):

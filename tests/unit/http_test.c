@@ -19,6 +19,11 @@ static bool utf8(const char *s, size_t len)
 	return http_utf8_valid(s, len);
 }
 
+static bool str_is(const char *got, const char *want)
+{
+	return got != NULL && strcmp(got, want) == 0;
+}
+
 static bool why_has(const char *why, const char *needle)
 {
 	return why != NULL && strstr(why, needle) != NULL;
@@ -32,8 +37,10 @@ static void test_utf8(void)
 	ok(utf8(S("\xe2\x82\xac")), "a 3-byte sequence (U+20AC) is valid");
 	ok(utf8(S("\xf0\x9f\x98\x80")), "a 4-byte sequence (U+1F600) is valid");
 	ok(utf8(S("\xf4\x8f\xbf\xbf")), "the 4-byte maximum U+10FFFF is valid");
-	ok(utf8(S("\xed\x9f\xbf")), "U+D7FF just below the surrogates is valid");
-	ok(utf8(S("\xee\x80\x80")), "U+E000 just above the surrogates is valid");
+	ok(utf8(S("\xed\x9f\xbf")),
+	   "U+D7FF just below the surrogates is valid");
+	ok(utf8(S("\xee\x80\x80")),
+	   "U+E000 just above the surrogates is valid");
 	ok(utf8(S("\xc2\x80")), "the smallest 2-byte form U+0080 is valid");
 	ok(!utf8(S("\xc0\xaf")), "overlong '/' \\xc0\\xaf is rejected");
 	ok(!utf8(S("\xc1\xbf")), "overlong 2-byte \\xc1\\xbf is rejected");
@@ -41,18 +48,25 @@ static void test_utf8(void)
 	ok(!utf8(S("\xe0\x9f\xbf")), "overlong 3-byte U+07FF is rejected");
 	ok(!utf8(S("\xf0\x80\x80\xaf")), "overlong 4-byte '/' is rejected");
 	ok(!utf8(S("\xf0\x8f\xbf\xbf")), "overlong 4-byte U+FFFF is rejected");
-	ok(!utf8(S("\xed\xa0\x80")), "surrogate U+D800 \\xed\\xa0\\x80 is rejected");
+	ok(!utf8(S("\xed\xa0\x80")),
+	   "surrogate U+D800 \\xed\\xa0\\x80 is rejected");
 	ok(!utf8(S("\xed\xbf\xbf")), "surrogate U+DFFF is rejected");
-	ok(!utf8(S("\xf4\x90\x80\x80")), "U+110000 above the maximum is rejected");
+	ok(!utf8(S("\xf4\x90\x80\x80")),
+	   "U+110000 above the maximum is rejected");
 	ok(!utf8(S("\xf5\x80\x80\x80")), "lead byte \\xf5 is rejected");
-	ok(!utf8(S("\xff")) && !utf8(S("\xfe")), "bytes \\xfe and \\xff are rejected");
+	ok(!utf8(S("\xff")) && !utf8(S("\xfe")),
+	   "bytes \\xfe and \\xff are rejected");
 	ok(!utf8(S("\x80")), "a lone continuation byte is rejected");
 	ok(!utf8(S("a\xc3")), "a 2-byte sequence cut at the end is rejected");
-	ok(!utf8(S("\xe2\x82")), "a 3-byte sequence cut at the end is rejected");
-	ok(!utf8(S("\xf0\x9f\x98")), "a 4-byte sequence cut at the end is rejected");
-	ok(!utf8(S("\xe2\x82x")), "a sequence cut by an ascii byte is rejected");
+	ok(!utf8(S("\xe2\x82")),
+	   "a 3-byte sequence cut at the end is rejected");
+	ok(!utf8(S("\xf0\x9f\x98")),
+	   "a 4-byte sequence cut at the end is rejected");
+	ok(!utf8(S("\xe2\x82x")),
+	   "a sequence cut by an ascii byte is rejected");
 	ok(!utf8(S("\xc3\xa9\xa9")), "an extra continuation byte is rejected");
-	ok(utf8(S("a\0b")), "an embedded U+0000 is valid utf-8 (nul is checked elsewhere)");
+	ok(utf8(S("a\0b")),
+	   "an embedded U+0000 is valid utf-8 (nul is checked elsewhere)");
 }
 
 /* Decodes a C string; *out is "" on failure. */
@@ -73,8 +87,8 @@ static enum td_err dec(struct arena *a, const char *s, bool plus,
 
 static void test_percent_decode(struct arena *a)
 {
-	static const char *const bad[] = { "%", "%4", "%zz", "%g0", "abc%",
-					   "%%41", "% 41", "a%2" };
+	static const char *const bad[] = { "%",	   "%4",   "%zz",  "%g0",
+					   "abc%", "%%41", "% 41", "a%2" };
 	const char *out, *why;
 	size_t n, i;
 	enum td_err err;
@@ -91,9 +105,11 @@ static void test_percent_decode(struct arena *a)
 	err = dec(a, "%2f%2F%aA", false, &out, &n, &why);
 	ok(err != TD_OK, "'%%aA' (a lone \\xaa byte) is rejected");
 	err = dec(a, "%2f%2F%7e", false, &out, &n, &why);
-	ok(err == TD_OK && strcmp(out, "//~") == 0, "mixed-case hex digits decode");
+	ok(err == TD_OK && strcmp(out, "//~") == 0,
+	   "mixed-case hex digits decode");
 	err = dec(a, "a+b", true, &out, &n, &why);
-	ok(err == TD_OK && strcmp(out, "a b") == 0, "'+' is a space when asked");
+	ok(err == TD_OK && strcmp(out, "a b") == 0,
+	   "'+' is a space when asked");
 	err = dec(a, "a+b", false, &out, &n, &why);
 	ok(err == TD_OK && strcmp(out, "a+b") == 0,
 	   "'+' stays '+' when not asked (paths)");
@@ -179,16 +195,16 @@ static void test_urlencoded(struct arena *a)
 		   strcmp(p.v[1].value, "") == 0,
 	   "a pair without '=' or with nothing after it has value ''");
 	p = parse_q(a, "c=1&c=2", def, &err, &why);
-	ok(err == TD_OK && p.n == 2 && strcmp(http_params_get(&p, "c"), "1") == 0,
+	ok(err == TD_OK && p.n == 2 && str_is(http_params_get(&p, "c"), "1"),
 	   "repeated names are kept and the first wins in http_params_get");
 	ok(http_params_get(&p, "nope") == NULL,
 	   "http_params_get of an absent name is NULL");
 	p = parse_q(a, "q=hello+world%21&a%5Bb%5D=x", def, &err, &why);
-	ok(err == TD_OK && strcmp(http_params_get(&p, "q"), "hello world!") == 0 &&
-		   strcmp(http_params_get(&p, "a[b]"), "x") == 0,
+	ok(err == TD_OK && str_is(http_params_get(&p, "q"), "hello world!") &&
+		   str_is(http_params_get(&p, "a[b]"), "x"),
 	   "names and values are decoded, '+' as space");
 	p = parse_q(a, "tok=a=b=", def, &err, &why);
-	ok(err == TD_OK && strcmp(http_params_get(&p, "tok"), "a=b=") == 0,
+	ok(err == TD_OK && str_is(http_params_get(&p, "tok"), "a=b="),
 	   "a value may hold '='");
 	p = parse_q(a, "=x&y=1", def, &err, &why);
 	ok(err == TD_OK && p.n == 1 && strcmp(p.v[0].name, "y") == 0,
@@ -210,7 +226,8 @@ static void test_urlencoded(struct arena *a)
 	   "a decoded overlong sequence is rejected as invalid utf-8");
 	p = parse_q(a, "%zz=1", def, &err, &why);
 	ok(err == TD_EINPUT && why != NULL &&
-		   strcmp(why, "parameter name '%zz' has a bad percent escape") == 0,
+		   strcmp(why,
+			  "parameter name '%zz' has a bad percent escape") == 0,
 	   "a bad escape in a name is rejected quoting the raw name");
 	p = parse_q(a, "a\n'%zz=1", def, &err, &why);
 	ok(err == TD_EINPUT && why_has(why, "'a\\x0a\\x27%zz'"),
@@ -235,7 +252,8 @@ static void test_urlencoded(struct arena *a)
 	sbuf_addch(&sb, 'x');
 	p = parse_q(a, sbuf_cstr(&sb), def, &err, &why);
 	ok(err == TD_ETOOBIG &&
-		   why_has(why, "parameter 'v' is longer than the limit of 1048576 bytes"),
+		   why_has(why,
+			   "parameter 'v' is longer than the limit of 1048576 bytes"),
 	   "a value of 1 MiB + 1 is too big, and the message names the limit");
 	lim.max_value = 4;
 	p = parse_q(a, "v=%41%41%41%41", &lim, &err, &why);
@@ -270,21 +288,21 @@ static void test_cookies(struct arena *a)
 	enum td_err err;
 
 	p = parse_c(a, "a=1; b=2", def, &err, &why);
-	ok(err == TD_OK && p.n == 2 && strcmp(http_params_get(&p, "a"), "1") == 0 &&
-		   strcmp(http_params_get(&p, "b"), "2") == 0,
+	ok(err == TD_OK && p.n == 2 && str_is(http_params_get(&p, "a"), "1") &&
+		   str_is(http_params_get(&p, "b"), "2"),
 	   "'a=1; b=2' gives two cookies");
 	p = parse_c(a, "  a = 1 ;b=2;\t", def, &err, &why);
-	ok(err == TD_OK && p.n == 2 && strcmp(http_params_get(&p, "a"), "1") == 0,
+	ok(err == TD_OK && p.n == 2 && str_is(http_params_get(&p, "a"), "1"),
 	   "spaces and tabs around names and values are tolerated");
 	p = parse_c(a, "junk; a=1; =x; ;;b", def, &err, &why);
 	ok(err == TD_OK && p.n == 1 && strcmp(p.v[0].name, "a") == 0,
 	   "pairs without '=' or without a name are skipped");
 	p = parse_c(a, "s=\"x y\"; t=\"", def, &err, &why);
-	ok(err == TD_OK && strcmp(http_params_get(&p, "s"), "x y") == 0 &&
-		   strcmp(http_params_get(&p, "t"), "\"") == 0,
+	ok(err == TD_OK && str_is(http_params_get(&p, "s"), "x y") &&
+		   str_is(http_params_get(&p, "t"), "\""),
 	   "a quoted value is unquoted; a lone quote is kept");
 	p = parse_c(a, "tok=ab%2Fc==", def, &err, &why);
-	ok(err == TD_OK && strcmp(http_params_get(&p, "tok"), "ab%2Fc==") == 0 &&
+	ok(err == TD_OK && str_is(http_params_get(&p, "tok"), "ab%2Fc==") &&
 		   p.v[0].value_len == 8,
 	   "values are not percent-decoded and may hold '='");
 	p = parse_c(a, "bad=\xff\xfe; ok=1", def, &err, &why);
@@ -317,7 +335,8 @@ static struct mp mp_parse(struct arena *a, const char *ctype, const char *body,
 	return r;
 }
 
-#define MP(a, ct, body, lim) mp_parse((a), (ct), (body), sizeof(body) - 1, (lim))
+#define MP(a, ct, body, lim)                                                   \
+	mp_parse((a), (ct), (body), sizeof(body) - 1, (lim))
 
 static const char bin_data[] = "\x00\x01\r\n--\r\n--AaB03\r\n--AaB03xy\r\n"
 			       "\n--AaB03x-\xff\xfe\r\n\r\n--";
@@ -357,11 +376,10 @@ static void test_multipart_happy(struct arena *a)
 	ok(r.params.n == 3 && strcmp(r.params.v[0].name, "title") == 0 &&
 		   strcmp(r.params.v[0].value, "Printer on fire") == 0,
 	   "a text field goes to params without its trailing CRLF");
-	ok(r.params.n == 3 &&
-		   strcmp(http_params_get(&r.params, "note"),
-			  "line one\r\nline two \xc3\xa9") == 0,
+	ok(r.params.n == 3 && str_is(http_params_get(&r.params, "note"),
+				     "line one\r\nline two \xc3\xa9"),
 	   "a text field keeps its inner CRLF and utf-8");
-	ok(r.params.n == 3 && strcmp(http_params_get(&r.params, "empty"), "") == 0 &&
+	ok(r.params.n == 3 && str_is(http_params_get(&r.params, "empty"), "") &&
 		   r.params.v[2].value_len == 0,
 	   "an empty text field is ''");
 	ok(r.files.n == 1 && strcmp(r.files.v[0].field, "upload") == 0 &&
@@ -370,7 +388,8 @@ static void test_multipart_happy(struct arena *a)
 			  "application/octet-stream") == 0,
 	   "a part with a filename goes to files with field, name and type");
 	ok(r.files.n == 1 && r.files.v[0].len == sizeof(bin_data) - 1 &&
-		   memcmp(r.files.v[0].data, bin_data, sizeof(bin_data) - 1) == 0,
+		   memcmp(r.files.v[0].data, bin_data, sizeof(bin_data) - 1) ==
+			   0,
 	   "binary file data with CRLF, '--' and near-boundaries is exact");
 	ok(http_params_get(&r.params, "upload") == NULL,
 	   "a file part does not appear in params");
@@ -387,7 +406,7 @@ static void test_multipart_variants(struct arena *a)
 	       "--a b:c=d--",
 	       def);
 	ok(r.err == TD_OK && r.params.n == 1 &&
-		   strcmp(http_params_get(&r.params, "x"), "1") == 0,
+		   str_is(http_params_get(&r.params, "x"), "1"),
 	   "a quoted boundary with space, ':' and '=' works");
 	r = MP(a, "Multipart/Form-Data ;charset=utf-8; BOUNDARY=zz",
 	       "--zz\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n"
@@ -401,8 +420,8 @@ static void test_multipart_variants(struct arena *a)
 	       "--zz--\n",
 	       def);
 	ok(r.err == TD_OK && r.params.n == 2 &&
-		   strcmp(http_params_get(&r.params, "x"), "ab") == 0 &&
-		   strcmp(http_params_get(&r.params, "y"), "cd") == 0,
+		   str_is(http_params_get(&r.params, "x"), "ab") &&
+		   str_is(http_params_get(&r.params, "y"), "cd"),
 	   "bare LF line endings are tolerated");
 	r = MP(a, "multipart/form-data; boundary=zz",
 	       "--zz  \t\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n"
@@ -505,7 +524,8 @@ static void test_multipart_errors(struct arena *a)
 	ok(r.err == TD_EINPUT && why_has(r.why, "no final boundary"),
 	   "a last boundary without '--' or a line break is not final");
 	r = MP(a, "multipart/form-data; boundary=zz", "hello\r\n", def);
-	ok(r.err == TD_EINPUT && why_has(r.why, "does not contain the boundary"),
+	ok(r.err == TD_EINPUT &&
+		   why_has(r.why, "does not contain the boundary"),
 	   "a body without the boundary is rejected");
 	r = MP(a, "multipart/form-data; boundary=zz", "", def);
 	ok(r.err == TD_EINPUT, "an empty body is rejected");
@@ -542,7 +562,8 @@ static void test_multipart_errors(struct arena *a)
 		   why_has(r.why, "content-disposition"),
 	   "a part without Content-Disposition is rejected");
 	r = MP(a, "multipart/form-data; boundary=zz",
-	       "--zz\r\nContent-Disposition: form-data\r\n\r\n1\r\n--zz--", def);
+	       "--zz\r\nContent-Disposition: form-data\r\n\r\n1\r\n--zz--",
+	       def);
 	ok(r.err == TD_EINPUT && why_has(r.why, "content-disposition name"),
 	   "a part without a name is rejected");
 	r = MP(a, "multipart/form-data; boundary=zz",
@@ -555,13 +576,15 @@ static void test_multipart_errors(struct arena *a)
 	       "--zz\r\nContent-Disposition: form-data; name=\"x\r\n\r\n1\r\n"
 	       "--zz--",
 	       def);
-	ok(r.err == TD_EINPUT && why_has(r.why, "malformed content-disposition"),
+	ok(r.err == TD_EINPUT &&
+		   why_has(r.why, "malformed content-disposition"),
 	   "an unterminated quoted name is rejected");
 	r = MP(a, "multipart/form-data; boundary=zz",
 	       "--zz\r\nContent-Disposition: form-data; name=\"x\"\r\n"
 	       "NoColonHere\r\n\r\n1\r\n--zz--",
 	       def);
-	ok(r.err == TD_EINPUT && why_has(r.why, "part 1 has a malformed header line"),
+	ok(r.err == TD_EINPUT &&
+		   why_has(r.why, "part 1 has a malformed header line"),
 	   "a header line without a colon is rejected");
 	r = MP(a, "multipart/form-data; boundary=zz",
 	       "--zz\r\nContent-Disposition: form-data;\r\n name=\"x\"\r\n\r\n1\r\n"
@@ -650,8 +673,9 @@ static void test_multipart_near_misses(struct arena *a)
 	sbuf_init(&ct, a, 0);
 	sbuf_addf(&ct, "multipart/form-data; boundary=%s", bnd);
 	sbuf_init(&sb, a, 0);
-	sbuf_addf(&sb, "--%s\r\nContent-Disposition: form-data; name=\"f\"; "
-		       "filename=\"x\"\r\n\r\n",
+	sbuf_addf(&sb,
+		  "--%s\r\nContent-Disposition: form-data; name=\"f\"; "
+		  "filename=\"x\"\r\n\r\n",
 		  bnd);
 	for (i = 0; i < 200000; i++)
 		sbuf_addf(&sb, "\n--%.*s", 60, bnd);

@@ -121,7 +121,8 @@ static bool str_is(const char *got, const char *want)
 
 static void test_methods(struct arena *a)
 {
-	ok(router_method("GET") == HTTP_GET && router_method("POST") == HTTP_POST &&
+	ok(router_method("GET") == HTTP_GET &&
+		   router_method("POST") == HTTP_POST &&
 		   router_method("PUT") == HTTP_PUT &&
 		   router_method("PATCH") == HTTP_PATCH &&
 		   router_method("DELETE") == HTTP_DELETE &&
@@ -129,15 +130,16 @@ static void test_methods(struct arena *a)
 		   router_method("OPTIONS") == HTTP_OPTIONS,
 	   "router_method parses the seven method names");
 	ok(router_method("get") == 0 && router_method("") == 0 &&
-		   router_method("PROPFIND") == 0 && router_method("GETX") == 0 &&
-		   router_method(NULL) == 0,
+		   router_method("PROPFIND") == 0 &&
+		   router_method("GETX") == 0 && router_method(NULL) == 0,
 	   "unknown, lowercase, empty and NULL methods are 0");
 	ok(str_is(router_allow_header(a, HTTP_POST | HTTP_HEAD | HTTP_GET),
 		  "GET, HEAD, POST"),
 	   "the Allow header lists GET, HEAD, POST in that order");
-	ok(str_is(router_allow_header(a, HTTP_OPTIONS | HTTP_DELETE | HTTP_PATCH |
-						 HTTP_PUT | HTTP_POST |
-						 HTTP_HEAD | HTTP_GET),
+	ok(str_is(router_allow_header(a, HTTP_OPTIONS | HTTP_DELETE |
+						 HTTP_PATCH | HTTP_PUT |
+						 HTTP_POST | HTTP_HEAD |
+						 HTTP_GET),
 		  "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
 	   "all seven methods come in a fixed order");
 	ok(str_is(router_allow_header(a, HTTP_DELETE), "DELETE"),
@@ -153,7 +155,8 @@ static void test_literals(struct arena *a)
 	ok(r.err == TD_OK && r.fn == home && r.args.n == 0,
 	   "'/' matches the root route");
 	r = match(a, HTTP_GET, "/tickets");
-	ok(r.err == TD_OK && r.fn == tickets_list, "GET /tickets matches the list");
+	ok(r.err == TD_OK && r.fn == tickets_list,
+	   "GET /tickets matches the list");
 	r = match(a, HTTP_POST, "/tickets");
 	ok(r.err == TD_OK && r.fn == tickets_create,
 	   "POST /tickets matches create, not the GET route before it");
@@ -229,9 +232,9 @@ static void test_ids(struct arena *a)
 static void test_strings(struct arena *a)
 {
 	static const char *const bad[] = {
-		"/clients/a%2Fb", "/clients/a%2fb", "/clients/%ff",
-		"/clients/%c0%af", "/clients/%zz", "/clients/%00",
-		"/clients/", "/clients/a/b",
+		"/clients/a%2Fb",  "/clients/a%2fb", "/clients/%ff",
+		"/clients/%c0%af", "/clients/%zz",   "/clients/%00",
+		"/clients/",	   "/clients/a/b",
 	};
 	struct m r;
 	size_t i;
@@ -242,8 +245,8 @@ static void test_strings(struct arena *a)
 		   route_arg_int(&r.args, "slug") == 0,
 	   "':slug' captures a string segment");
 	r = match(a, HTTP_GET, "/clients/caf%C3%A9%20bar+1");
-	ok(r.err == TD_OK && str_is(route_arg_str(&r.args, "slug"),
-				    "caf\xc3\xa9 bar+1"),
+	ok(r.err == TD_OK &&
+		   str_is(route_arg_str(&r.args, "slug"), "caf\xc3\xa9 bar+1"),
 	   "string parameters are percent-decoded, '+' kept");
 	r = match(a, HTTP_GET, "/clients/42");
 	ok(r.err == TD_OK && str_is(route_arg_str(&r.args, "slug"), "42"),
@@ -257,9 +260,8 @@ static void test_strings(struct arena *a)
 static void test_rest(struct arena *a)
 {
 	static const char *const bad[] = {
-		"/files",	    "/files/",	       "/files/a/../b",
-		"/files/..",	    "/files/./a",      "/files/%2e%2e/x",
-		"/files/a/%2E", "/files/%ff",
+		"/files",     "/files/",	 "/files/a/../b", "/files/..",
+		"/files/./a", "/files/%2e%2e/x", "/files/a/%2E",  "/files/%ff",
 	};
 	struct m r;
 	size_t i;
