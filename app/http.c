@@ -367,7 +367,7 @@ enum td_err http_parse_cookies(struct arena *a, const char *header,
 			       const struct http_limits *lim,
 			       struct http_params *cookies, const char **why)
 {
-	const char *p = header;
+	const char *p = header != NULL ? header : "";
 	size_t count = 0;
 
 	while (*p != '\0') {

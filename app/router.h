@@ -58,7 +58,7 @@ struct route_args {
 	size_t n;
 	const char *names[ROUTE_MAX_ARGS];
 	const char *str[ROUTE_MAX_ARGS]; /* decoded segment text */
-	int64_t num[ROUTE_MAX_ARGS];     /* value for integer parameters */
+	int64_t num[ROUTE_MAX_ARGS];	 /* value for integer parameters */
 };
 
 /*

@@ -50,3 +50,38 @@ def app_factory(cluster):
 def app(app_factory):
     """A running tallydesk + nginx on a fresh, migrated database."""
     return app_factory()
+
+
+SCREENSHOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "screenshots")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian chromium through chromedriver (selenium)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not os.path.exists("/usr/bin/chromium") or not os.path.exists("/usr/bin/chromedriver"):
+        pytest.skip("chromium and chromium-driver are not installed (./dev test installs them)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run", "--window-size=1280,900"):
+        opts.add_argument(a)
+    drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture
+def shot(browser):
+    """shot(name): saves a screenshot under tests/browser/screenshots/ (gitignored)."""
+    os.makedirs(SCREENSHOTS, exist_ok=True)
+
+    def save(name):
+        path = os.path.join(SCREENSHOTS, name + ".png")
+        browser.save_screenshot(path)
+        return path
+    return save

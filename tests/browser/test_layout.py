@@ -1,0 +1,74 @@
+"""What a person sees: the layout, navigation, keyboard and small screens."""
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+
+def visible_text(browser):
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
+def test_home_page_shows_navigation_and_figures(app, browser, shot):
+    browser.set_window_size(1280, 900)
+    browser.get(app.url + "/")
+    assert browser.title == "Home · tallydesk"
+    nav = browser.find_element(By.CSS_SELECTOR, "nav[aria-label='Main']")
+    labels = [a.text for a in nav.find_elements(By.TAG_NAME, "a") if a.text]
+    for want in ("Tickets", "Clients", "Contracts", "Invoices", "Time", "Reports", "Settings"):
+        assert want in labels
+    assert nav.is_displayed()
+    text = visible_text(browser)
+    assert "tenants" in text.lower() and "active users" in text.lower()
+    # The stylesheet loaded: the page is not unstyled black-on-white Times.
+    font = browser.execute_script("return getComputedStyle(document.body).fontFamily")
+    assert "Times" not in font
+    shot("home-desktop")
+
+
+def test_navigation_leads_to_each_section(app, browser, shot):
+    browser.get(app.url + "/")
+    browser.find_element(By.LINK_TEXT, "Invoices").click()
+    assert browser.current_url.endswith("/invoices")
+    h1 = browser.find_element(By.TAG_NAME, "h1").text
+    assert "Invoices" in h1
+    current = browser.find_element(By.CSS_SELECTOR, "nav [aria-current='page']")
+    assert "Invoices" in current.text
+    shot("placeholder-invoices")
+
+
+def test_slash_focuses_the_search_box(app, browser):
+    browser.get(app.url + "/")
+    browser.find_element(By.TAG_NAME, "body").send_keys("/")
+    active = browser.switch_to.active_element
+    assert active.get_attribute("name") == "q"
+
+
+def test_a_phone_sized_screen_has_no_sideways_scroll(app, browser, shot):
+    browser.set_window_size(375, 800)
+    try:
+        browser.get(app.url + "/")
+        width = browser.execute_script("return document.documentElement.clientWidth")
+        scroll = browser.execute_script("return document.documentElement.scrollWidth")
+        assert scroll <= width + 1, (scroll, width)
+        nav = browser.find_element(By.CSS_SELECTOR, "nav[aria-label='Main']")
+        assert nav.find_element(By.LINK_TEXT, "Tickets").is_displayed()
+        shot("home-phone")
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_the_error_page_is_friendly(app, browser, shot):
+    browser.get(app.url + "/no/such/page")
+    text = visible_text(browser)
+    assert "404" in text
+    assert browser.find_element(By.CSS_SELECTOR, "a[href='/']")
+    shot("error-404")
+
+
+def test_the_benchmark_list_renders_fifty_rows(app, browser, shot):
+    browser.get(app.url + "/bench/list")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table tbody tr")
+    assert len(rows) == 50
+    assert "Printer on floor 1 jams" in rows[0].text
+    rows[0].find_element(By.XPATH, "..")  # inside the table body
+    browser.find_element(By.TAG_NAME, "body").send_keys("j")
+    shot("bench-list")
