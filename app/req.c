@@ -217,6 +217,7 @@ static enum td_err parse(struct req *r, FCGX_Request *fr)
 	if (path[0] != '/')
 		return req_fail(r, TD_EINPUT, "the address must start with '/'");
 	r->path = path;
+	r->raw_path = arena_strndup(r->arena, uri, q ? (size_t)(q - uri) : strlen(uri));
 	if (has_prefix(path, API_PREFIX) &&
 	    (path[strlen(API_PREFIX)] == '/' || path[strlen(API_PREFIX)] == '\0'))
 		r->want_json = true;
@@ -244,7 +245,7 @@ static enum td_err dispatch(struct req *r)
 {
 	size_t n;
 	const struct route *table = routes_table(&n);
-	const char *path = r->path;
+	const char *path = r->raw_path;
 	unsigned allow = 0;
 	enum td_err err;
 

@@ -41,7 +41,8 @@ struct req {
 	/* Parsed input. */
 	enum http_method method;
 	const char *method_name;
-	const char *path;  /* decoded path, without the query */
+	const char *path;     /* decoded path, without the query */
+	const char *raw_path; /* as sent (the router decodes parameters) */
 	const char *query; /* raw query string ("" when none) */
 	const char *host;
 	const char *remote_addr;
