@@ -36,7 +36,7 @@ static bool load(struct config *c, const char *text, char *err, size_t n)
 int main(void)
 {
 	struct config c;
-	char err[512];
+	char err[512] = "";
 
 	ok(load(&c, "# comment\n\nworkers = 7\nmax_body = 64M\n"
 		    "database_url = host=/tmp dbname=x\nsecure_cookies = off\n"
