@@ -1163,6 +1163,8 @@ static void emit_indent(struct render *r)
 {
 	size_t i;
 
+	/* Deep indentation costs per line; count it against the limit. */
+	r->steps += r->nind;
 	for (i = 0; i < r->nind; i++)
 		sbuf_add(r->out, r->ind[i].s, r->ind[i].n);
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/select.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -112,11 +112,12 @@ static bool set_nonblocking(int fd)
 
 /*
  * A worker: accept and serve until SIGTERM, finishing the request in hand.
- * SIGTERM stays blocked except while the worker waits in pselect() for a
- * connection: libfcgi drops a connection it has accepted when a signal
- * interrupts it (its AF_UNIX readiness check gives up on EINTR), so a
- * signal must never reach it inside FCGX_Accept_r. The listening socket is
- * non-blocking, so a worker that loses the race for a connection gets
+ * SIGTERM stays blocked except while the worker waits in epoll_pwait()
+ * for a connection: libfcgi drops a connection it has accepted when a
+ * signal interrupts it (its AF_UNIX readiness check gives up on EINTR), so
+ * a signal must never reach it inside FCGX_Accept_r. EPOLLEXCLUSIVE wakes
+ * one idle worker per connection rather than all of them; the listening
+ * socket is non-blocking, so a worker that still loses the race gets
  * EAGAIN and goes back to waiting instead of blocking in accept().
  */
 static int worker_main(const struct config *conf, int fd, int no)
@@ -127,9 +128,9 @@ static int worker_main(const struct config *conf, int fd, int no)
 	struct mustache_set *views = NULL;
 	FCGX_Request fr;
 	sigset_t block, waitmask;
-	fd_set rfds;
+	struct epoll_event ev;
 	char err[512];
-	int rc;
+	int rc, ep;
 
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_IGN); /* the master replaces workers on reload */
@@ -153,11 +154,17 @@ static int worker_main(const struct config *conf, int fd, int no)
 	ctx.db = &db;
 	ctx.views = views;
 	ctx.worker_no = no;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		log_error("worker %d: cannot watch the socket: %s", no,
+			  strerror(errno));
+		got_term = 1;
+	}
 	FCGX_InitRequest(&fr, fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!got_term) {
-		FD_ZERO(&rfds);
-		FD_SET(fd, &rfds);
-		if (pselect(fd + 1, &rfds, NULL, NULL, NULL, &waitmask) < 0) {
+		if (epoll_pwait(ep, &ev, 1, -1, &waitmask) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("worker %d: cannot wait for connections: %s", no,
@@ -175,6 +182,8 @@ static int worker_main(const struct config *conf, int fd, int no)
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 0);
+	if (ep >= 0)
+		close(ep);
 	db_release(&db);
 	arena_free(views_arena);
 	return 0;

@@ -394,6 +394,38 @@ static void test_layout(void)
 	arena_free(a);
 }
 
+/*
+ * Whitespace rules the spec leaves open: a parent pair stands alone like a
+ * partial even with overrides on its line; two section tags on one line
+ * keep the line, as in classic mustache.
+ */
+static void test_standalone(void)
+{
+	struct arena *a = arena_new();
+	struct mustache_set *set = mustache_set_new(a);
+	static const char layout[] = "<h1>{{$title}}x{{/title}}</h1>\n"
+				     "<p>\n"
+				     "  {{$body}}\n"
+				     "  {{/body}}\n"
+				     "</p>\n";
+	static const char page[] =
+		"<div>\n  {{<layout}}{{$title}}Hi{{/title}}{{/layout}}\n</div>\n";
+	struct sbuf out;
+	const char *s;
+
+	mustache_set_add(set, "layout", layout, strlen(layout), NULL);
+	mustache_set_add(set, "page", page, strlen(page), NULL);
+	sbuf_init(&out, a, 64);
+	mustache_render(set, "page", NULL, &out);
+	ok(!strcmp(out.buf, "<div>\n  <h1>Hi</h1>\n  <p>\n  </p>\n</div>\n"),
+	   "a parent pair with an override on its line is indented and "
+	   "stands alone");
+	s = render(a, "{{#a}}{{#a}}\nx\n{{/a}}{{/a}}\n", "{\"a\": true}", NULL);
+	ok(s != NULL && !strcmp(s, "\nx\n\n"),
+	   "two section tags on one line keep their newline");
+	arena_free(a);
+}
+
 /* A ticket list of some 30 KB through a layout, a parent and a partial. */
 static void test_big_list(void)
 {
@@ -479,6 +511,7 @@ int main(void)
 	test_recursion();
 	test_replace();
 	test_layout();
+	test_standalone();
 	test_big_list();
 	return tap_done();
 }
