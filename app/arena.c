@@ -26,7 +26,8 @@ struct cleanup {
 };
 
 struct arena {
-	struct chunk *head;
+	struct chunk *head;     /* the chunk being filled; big blocks follow it */
+	struct chunk *spare;    /* chunks kept by arena_reset(), for reuse */
 	struct cleanup *cleanups;
 	size_t total;
 };
@@ -86,6 +87,22 @@ static struct chunk *chunk_new(size_t size)
 	return c;
 }
 
+/* A kept chunk of at least size bytes, or NULL. */
+static struct chunk *take_spare(struct arena *a, size_t size)
+{
+	struct chunk **pp, *c;
+
+	for (pp = &a->spare; (c = *pp) != NULL; pp = &c->next) {
+		if (c->size >= size) {
+			*pp = c->next;
+			c->next = NULL;
+			c->used = 0;
+			return c;
+		}
+	}
+	return NULL;
+}
+
 struct arena *arena_new(void)
 {
 	struct arena *a = xcalloc(1, sizeof(*a));
@@ -94,26 +111,72 @@ struct arena *arena_new(void)
 	return a;
 }
 
-void arena_free(struct arena *a)
+static void run_cleanups(struct arena *a)
 {
 	struct cleanup *cl;
-	struct chunk *c, *next;
 
-	if (a == NULL)
-		return;
 	/* A cleanup may itself register more; keep draining. */
 	while ((cl = a->cleanups) != NULL) {
 		a->cleanups = cl->next;
 		cl->fn(cl->ptr);
 	}
-	for (c = a->head; c != NULL; c = next) {
+}
+
+static void free_chunks(struct chunk *c)
+{
+	struct chunk *next;
+
+	for (; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
+}
+
+void arena_free(struct arena *a)
+{
+	if (a == NULL)
+		return;
+	run_cleanups(a);
+	free_chunks(a->head);
+	free_chunks(a->spare);
 	free(a);
 }
 
+void arena_reset(struct arena *a, size_t keep)
+{
+	struct chunk *c, *next, *kept = NULL;
+	size_t sum = 0;
+
+	run_cleanups(a);
+	for (c = a->head; c != NULL; c = next) {
+		next = c->next;
+		if (sum + c->size <= keep) {
+			sum += c->size;
+			c->used = 0;
+			c->next = kept;
+			kept = c;
+		} else {
+			free(c);
+		}
+	}
+	/* Spares from before were already within keep; the new list replaces them. */
+	free_chunks(a->spare);
+	a->spare = kept;
+	a->head = take_spare(a, ARENA_CHUNK);
+	if (a->head == NULL)
+		a->head = chunk_new(ARENA_CHUNK);
+	a->total = 0;
+}
+
 void *arena_alloc(struct arena *a, size_t n)
+{
+	void *p = arena_alloc_raw(a, n);
+
+	memset(p, 0, n);
+	return p;
+}
+
+void *arena_alloc_raw(struct arena *a, size_t n)
 {
 	struct chunk *c = a->head;
 	size_t need, off;
@@ -126,17 +189,21 @@ void *arena_alloc(struct arena *a, size_t n)
 		need = ARENA_ALIGN;
 	if (need > ARENA_CHUNK / 4) {
 		/* Big blocks get a chunk of their own behind the head. */
-		struct chunk *big = chunk_new(need);
+		struct chunk *big = take_spare(a, need);
+
+		if (big == NULL)
+			big = chunk_new(need);
 
 		big->used = need;
 		big->next = c->next;
 		c->next = big;
 		a->total += need;
-		memset(big->data, 0, need);
 		return big->data;
 	}
 	if (c->size - c->used < need) {
-		c = chunk_new(ARENA_CHUNK);
+		c = take_spare(a, ARENA_CHUNK);
+		if (c == NULL)
+			c = chunk_new(ARENA_CHUNK);
 		c->next = a->head;
 		a->head = c;
 	}
@@ -144,7 +211,6 @@ void *arena_alloc(struct arena *a, size_t n)
 	c->used += need;
 	a->total += need;
 	p = (char *)c->data + off;
-	memset(p, 0, need);
 	return p;
 }
 

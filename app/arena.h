@@ -22,8 +22,18 @@ struct arena *arena_new(void);
  */
 void arena_free(struct arena *a);
 
+/*
+ * Runs the deferred cleanups and forgets every allocation, but keeps up to
+ * keep bytes of chunks for the next use: a worker resets one arena per
+ * request instead of asking malloc for the same blocks again.
+ */
+void arena_reset(struct arena *a, size_t keep);
+
 /* n bytes, aligned for any type, zeroed. Lives until arena_free(). */
 void *arena_alloc(struct arena *a, size_t n);
+
+/* Like arena_alloc, but the memory is not zeroed. */
+void *arena_alloc_raw(struct arena *a, size_t n);
 
 /* Copies of strings; the result is NUL-terminated and lives in the arena. */
 char *arena_strdup(struct arena *a, const char *s);

@@ -24,6 +24,7 @@
 #define REQ_MAX_URI 8192
 #define REQ_MAX_COOKIE_HEADER 16384
 #define API_PREFIX "/api/v1"
+#define REQ_ARENA_KEEP (1u << 20) /* bytes a worker's arena keeps between requests */
 
 enum td_err req_fail(struct req *r, enum td_err err, const char *fmt, ...)
 {
@@ -78,6 +79,48 @@ enum td_err req_query(struct req *r, const char *sql, int n,
 	if (err != TD_OK)
 		return req_fail(r, err, "query failed: %s", r->db->errmsg);
 	return TD_OK;
+}
+
+/*
+ * The arena of the request in progress, for jansson's allocator. The one
+ * mutable global of a worker: a worker serves one request at a time.
+ */
+static struct arena *json_arena;
+
+/* Each block starts with a tag saying where it came from. */
+#define JSON_HDR 16
+#define JSON_FROM_HEAP 0x6865617048454150ULL
+#define JSON_FROM_ARENA 0x6172656e61415245ULL
+
+static void *json_alloc(size_t n)
+{
+	unsigned long long *p;
+
+	if (json_arena != NULL) {
+		p = arena_alloc_raw(json_arena, n + JSON_HDR);
+		p[0] = JSON_FROM_ARENA;
+	} else {
+		p = xmalloc(n + JSON_HDR);
+		p[0] = JSON_FROM_HEAP;
+	}
+	return (char *)p + JSON_HDR;
+}
+
+static void json_release(void *ptr)
+{
+	unsigned long long *p;
+
+	if (ptr == NULL)
+		return;
+	p = (unsigned long long *)((char *)ptr - JSON_HDR);
+	if (p[0] == JSON_FROM_HEAP)
+		free(p);
+	/* Arena blocks go when the request's arena is reset. */
+}
+
+void req_json_in_arena(void)
+{
+	json_set_alloc_funcs(json_alloc, json_release);
 }
 
 static void decref(void *p)
@@ -334,7 +377,8 @@ void req_run(struct worker_ctx *ctx, FCGX_Request *fr)
 	enum td_err err;
 
 	memset(&r, 0, sizeof(r));
-	r.arena = arena_new();
+	r.arena = ctx->arena ? ctx->arena : arena_new();
+	json_arena = r.arena;
 	r.ctx = ctx;
 	r.db = ctx->db;
 	r.status = 200;
@@ -351,5 +395,9 @@ void req_run(struct worker_ctx *ctx, FCGX_Request *fr)
 	}
 	write_response(&r, fr);
 	ctx->served++;
-	arena_free(r.arena);
+	if (ctx->arena != NULL)
+		arena_reset(ctx->arena, REQ_ARENA_KEEP);
+	else
+		arena_free(r.arena);
+	json_arena = NULL;
 }

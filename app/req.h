@@ -23,6 +23,7 @@ struct worker_ctx {
 	const struct config *conf;
 	struct db *db;
 	const struct mustache_set *views;
+	struct arena *arena; /* reset after each request; NULL: one per request */
 	int worker_no;
 	unsigned long served;
 };
@@ -95,6 +96,14 @@ void req_own_json(struct req *r, json_t *v);
 json_t *req_view(struct req *r);
 
 
+
+/*
+ * Makes jansson allocate from the arena of the request being served (and
+ * from the heap between requests), so building a view model costs no
+ * malloc/free pairs. For worker processes only: a json_t made during a
+ * request must not outlive it.
+ */
+void req_json_in_arena(void);
 
 struct FCGX_Request;
 

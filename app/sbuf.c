@@ -13,7 +13,8 @@ void sbuf_init(struct sbuf *sb, struct arena *a, size_t hint)
 {
 	sb->arena = a;
 	sb->cap = hint < 64 ? 64 : hint;
-	sb->buf = arena_alloc(a, sb->cap);
+	sb->buf = arena_alloc_raw(a, sb->cap);
+	sb->buf[0] = '\0';
 	sb->len = 0;
 }
 
@@ -28,7 +29,7 @@ static void grow(struct sbuf *sb, size_t extra)
 		abort();
 	while (cap - sb->len <= extra)
 		cap *= 2;
-	nb = arena_alloc(sb->arena, cap);
+	nb = arena_alloc_raw(sb->arena, cap);
 	memcpy(nb, sb->buf, sb->len + 1);
 	sb->buf = nb;
 	sb->cap = cap;
@@ -36,7 +37,8 @@ static void grow(struct sbuf *sb, size_t extra)
 
 void sbuf_add(struct sbuf *sb, const char *s, size_t n)
 {
-	grow(sb, n);
+	if (n >= sb->cap - sb->len)
+		grow(sb, n);
 	memcpy(sb->buf + sb->len, s, n);
 	sb->len += n;
 	sb->buf[sb->len] = '\0';
@@ -78,33 +80,24 @@ void sbuf_addf(struct sbuf *sb, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Which bytes need an entity: 0 for none, else an index into entities[]. */
+static const unsigned char html_special[256] = {
+	['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5,
+};
+static const char *const entities[] = { "", "&amp;", "&lt;", "&gt;",
+					"&quot;", "&#39;" };
+
 void sbuf_add_html(struct sbuf *sb, const char *s, size_t n)
 {
 	size_t i, run = 0;
-	const char *rep;
+	unsigned char k;
 
 	for (i = 0; i < n; i++) {
-		switch (s[i]) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\'':
-			rep = "&#39;";
-			break;
-		default:
+		k = html_special[(unsigned char)s[i]];
+		if (k == 0)
 			continue;
-		}
 		sbuf_add(sb, s + run, i - run);
-		sbuf_adds(sb, rep);
+		sbuf_adds(sb, entities[k]);
 		run = i + 1;
 	}
 	sbuf_add(sb, s + run, n - run);

@@ -154,6 +154,8 @@ static int worker_main(const struct config *conf, int fd, int no)
 	ctx.db = &db;
 	ctx.views = views;
 	ctx.worker_no = no;
+	ctx.arena = arena_new();
+	req_json_in_arena();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
@@ -182,6 +184,7 @@ static int worker_main(const struct config *conf, int fd, int no)
 		FCGX_Finish_r(&fr);
 	}
 	FCGX_Free(&fr, 0);
+	arena_free(ctx.arena);
 	if (ep >= 0)
 		close(ep);
 	db_release(&db);

@@ -186,7 +186,7 @@ enum td_err view_render(struct req *r)
 	if (r->view_name == NULL)
 		return req_fail(r, TD_ESYS, "handler for %s set no view", r->path);
 	add_layout_data(r, v);
-	sbuf_init(&sb, r->arena, 32768);
+	sbuf_init(&sb, r->arena, 65536);
 	err = mustache_render(r->ctx->views, r->view_name, v, &sb);
 	if (err != TD_OK)
 		return req_fail(r, TD_ESYS, "cannot render template '%s'",

@@ -6,6 +6,7 @@ import threading
 import time
 
 import psycopg
+import pytest
 import requests
 
 from tdharness import SRC
@@ -137,3 +138,62 @@ def test_database_restart_gives_503_then_recovers(app_factory, cluster):
     finally:
         cluster.start()
     assert app.get("/").status_code == 200
+
+
+def test_serve_accepts_on_a_socket_passed_by_systemd(cluster, dbname, tmp_path):
+    """Socket activation: fd 3 with LISTEN_PID/LISTEN_FDS, as systemd passes it."""
+    import socket as pysocket
+    import subprocess
+    from tdharness import BIN, App
+
+    app = App(cluster, dbname, workers=2)
+    path = str(tmp_path / "activated.sock")
+    listener = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    os.chmod(path, 0o666)
+    # The config names another socket: the inherited one must win.
+    fd = listener.fileno()
+    proc = subprocess.Popen(
+        ["bash", "-c", f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --config "$1" serve',
+         BIN, app.conf],
+        pass_fds=[fd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True, text=True)
+    try:
+        app.socket = path
+        subprocess.run([os.path.join(SRC, "nginx", "mkconf"), app.nginx_dir, str(app.port),
+                        path, os.path.join(SRC, "views", "static")], check=True)
+        subprocess.run(["nginx", "-c", os.path.join(app.nginx_dir, "nginx.conf")], check=True)
+        try:
+            app.wait_ready()
+        except RuntimeError:
+            proc.terminate()
+            raise AssertionError("server output:\n" + proc.communicate()[0])
+        assert app.get("/healthz").json()["database"] == "ok"
+        assert not os.path.exists(app.socket.replace("activated", "fcgi"))
+    finally:
+        subprocess.run(["nginx", "-c", os.path.join(app.nginx_dir, "nginx.conf"), "-s", "stop"])
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        listener.close()
+    assert "using the socket systemd passed" in out
+    assert proc.returncode == 0
+
+
+def test_systemd_units_are_valid(tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed")
+    svc = open(os.path.join(SRC, "systemd", "tallydesk.service.in")).read()
+    svc = svc.replace("@bindir@", "/bin").replace("@sysconfdir@", "/etc").replace(
+        "@pkgdatadir@", "/usr/share/tallydesk")
+    svc = svc.replace("ExecStart=/bin/tallydesk", "ExecStart=/bin/true")
+    (tmp_path / "tallydesk.service").write_text(svc)
+    shutil.copy(os.path.join(SRC, "systemd", "tallydesk.socket"), tmp_path)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                        str(tmp_path / "tallydesk.socket"), str(tmp_path / "tallydesk.service")],
+                       capture_output=True, text=True)
+    problems = [l for l in (r.stdout + r.stderr).splitlines()
+                if "tallydesk" in l and "Failed to" not in l and "not found" not in l]
+    assert r.returncode == 0 or not problems, r.stdout + r.stderr

@@ -52,6 +52,16 @@ int main(void)
 	ok(!strcmp(sbuf_cstr(&sb), "03.14|123456789012"), "sbuf_addf formats");
 
 	arena_defer(a, count_cleanup, &one);
+	arena_reset(a, 1 << 21);
+	ok(cleanups == 1, "arena_reset runs the deferred cleanups");
+	ok(arena_used(a) == 0, "arena_reset forgets every allocation");
+	big = arena_alloc(a, 1 << 20);
+	ok(big[0] == 0 && big[(1 << 20) - 1] == 0,
+	   "a kept block handed out again is zeroed");
+	s = arena_printf(a, "%d", 7);
+	ok(!strcmp(s, "7"), "a reset arena allocates as new");
+	cleanups = 0;
+	arena_defer(a, count_cleanup, &one);
 	arena_defer(a, count_cleanup, &ten);
 	arena_free(a);
 	ok(cleanups == 11, "arena_free runs every deferred cleanup");
