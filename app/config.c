@@ -25,6 +25,7 @@ struct conf_key {
 
 static const struct conf_key keys[] = {
 	KEY("database_url", CONF_STR, database_url, 0, 0),
+	KEY("migrate_database_url", CONF_STR, migrate_database_url, 0, 0),
 	KEY("socket", CONF_STR, socket, 0, 0),
 	KEY("socket_mode", CONF_MODE, socket_mode, 0, 0777),
 	KEY("workers", CONF_INT, workers, 1, 256),
@@ -34,6 +35,15 @@ static const struct conf_key keys[] = {
 	KEY("max_upload", CONF_SIZE, max_upload, 1024, 1LL << 30),
 	KEY("db_timeout", CONF_INT, db_timeout, 1, 600),
 	KEY("secure_cookies", CONF_BOOL, secure_cookies, 0, 0),
+	KEY("argon2_t", CONF_INT, argon2_t, 1, 20),
+	KEY("argon2_m", CONF_INT, argon2_m, 8, 4 << 20),
+	KEY("argon2_p", CONF_INT, argon2_p, 1, 16),
+	KEY("session_idle", CONF_INT, session_idle, 1, 60 * 24 * 30),
+	KEY("session_max", CONF_INT, session_max, 1, 24 * 365),
+	KEY("login_max_failures", CONF_INT, login_max_failures, 1, 1000),
+	KEY("login_ip_max_failures", CONF_INT, login_ip_max_failures, 1, 100000),
+	KEY("login_window", CONF_INT, login_window, 1, 24 * 60),
+	KEY("default_workspace", CONF_STR, default_workspace, 0, 0),
 	KEY("base_url", CONF_STR, base_url, 0, 0),
 	KEY("log_level", CONF_LEVEL, log_level, 0, 0),
 };
@@ -49,6 +59,7 @@ static void defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	set_str(&c->path, "");
 	set_str(&c->database_url, "dbname=tallydesk");
+	set_str(&c->migrate_database_url, "");
 	set_str(&c->socket, "/run/tallydesk/fcgi.sock");
 	c->socket_mode = 0660;
 	c->workers = 4;
@@ -58,6 +69,15 @@ static void defaults(struct config *c)
 	c->max_upload = 25u << 20;
 	c->db_timeout = 5;
 	c->secure_cookies = true;
+	c->argon2_t = 3;
+	c->argon2_m = 1 << 16;
+	c->argon2_p = 1;
+	c->session_idle = 12 * 60;
+	c->session_max = 7 * 24;
+	c->login_max_failures = 5;
+	c->login_ip_max_failures = 50;
+	c->login_window = 15;
+	set_str(&c->default_workspace, "");
 	set_str(&c->base_url, "http://127.0.0.1:8080");
 	c->log_level = LOG_LEVEL_INFO;
 }
@@ -72,7 +92,8 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 
 	switch (k->type) {
 	case CONF_STR:
-		if (*v == '\0') {
+		if (*v == '\0' && strcmp(k->name, "default_workspace") != 0 &&
+		    strcmp(k->name, "migrate_database_url") != 0) {
 			snprintf(err, errlen, "'%s' must not be empty", k->name);
 			return false;
 		}
@@ -280,9 +301,11 @@ void conf_release(struct config *c)
 {
 	free(c->path);
 	free(c->database_url);
+	free(c->migrate_database_url);
 	free(c->socket);
 	free(c->views_dir);
 	free(c->sql_dir);
 	free(c->base_url);
+	free(c->default_workspace);
 	memset(c, 0, sizeof(*c));
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "log.h"
 #include "migrate.h"
@@ -17,18 +18,23 @@ static const char usage[] =
 	"usage: tallydesk [--config FILE] MODE [OPTIONS]\n"
 	"\n"
 	"modes:\n"
-	"  serve        run the FastCGI server (master + workers)\n"
-	"  migrate      apply new database migrations from the sql directory\n"
-	"  seed-demo    create the demo tenant and its users (idempotent)\n"
-	"  version      print the version\n"
-	"  help         print this help\n"
+	"  serve           run the FastCGI server (master + workers)\n"
+	"  migrate         apply new database migrations [--quiet]\n"
+	"  seed-demo       create the demo tenant and its users (idempotent)\n"
+	"                  [--password PW] (default $TALLYDESK_DEMO_PASSWORD\n"
+	"                  or 'demo-password')\n"
+	"  tenant create   --slug SLUG --name NAME [--currency GBP]\n"
+	"                  [--time-zone Europe/London]\n"
+	"  user invite     --tenant SLUG --email EMAIL --role ROLE\n"
+	"                  (prints the invite link)\n"
+	"  apikey create   --tenant SLUG --name NAME --role ROLE\n"
+	"                  (prints the key alone)\n"
+	"  version         print the version\n"
+	"  help            print this help\n"
 	"\n"
-	"options:\n"
-	"  --config FILE   config file (default " CONF_DEFAULT_PATH ");\n"
-	"                  TALLYDESK_<KEY> environment variables override it\n"
-	"  --quiet         (migrate) print nothing when all is well\n"
-	"  --password PW   (seed-demo) the demo admin's password\n"
-	"                  (default: $TALLYDESK_DEMO_PASSWORD or 'demo-password')\n";
+	"--config FILE: the config file (default " CONF_DEFAULT_PATH
+	", or\n$TALLYDESK_CONFIG); TALLYDESK_<KEY> environment variables override it.\n"
+	"Roles: admin, manager, technician.\n";
 
 /* Exit status 2, as for any command-line mistake. */
 static int bad_usage(const char *what, const char *arg)
@@ -39,6 +45,29 @@ static int bad_usage(const char *what, const char *arg)
 	return 2;
 }
 
+/* Options of serve, migrate and seed-demo. */
+static int simple_opts(const char *mode, int argc, char **argv, bool *quiet,
+		       const char **password)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(mode, "migrate") && !strcmp(argv[i], "--quiet")) {
+			*quiet = true;
+		} else if (!strcmp(mode, "seed-demo") &&
+			   !strcmp(argv[i], "--password")) {
+			if (i + 1 == argc)
+				return bad_usage("a value is missing after", argv[i]);
+			*password = argv[++i];
+		} else if (argv[i][0] == '-') {
+			return bad_usage("unknown option", argv[i]);
+		} else {
+			return bad_usage("unexpected argument", argv[i]);
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *config_path = NULL, *mode = NULL, *password = NULL;
@@ -47,7 +76,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int i, rc;
 
-	for (i = 1; i < argc; i++) {
+	for (i = 1; i < argc && mode == NULL; i++) {
 		const char *a = argv[i];
 
 		if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
@@ -56,28 +85,30 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--version") || !strcmp(a, "version")) {
 			printf("tallydesk %s\n", PACKAGE_VERSION);
 			return 0;
-		} else if (!strcmp(a, "--config") || !strcmp(a, "--password")) {
+		} else if (!strcmp(a, "--config")) {
 			if (i + 1 == argc)
 				return bad_usage("a value is missing after", a);
-			if (!strcmp(a, "--config"))
-				config_path = argv[++i];
-			else
-				password = argv[++i];
-		} else if (!strcmp(a, "--quiet")) {
-			quiet = true;
+			config_path = argv[++i];
 		} else if (a[0] == '-') {
 			return bad_usage("unknown option", a);
-		} else if (mode == NULL) {
-			mode = a;
 		} else {
-			return bad_usage("unexpected argument", a);
+			mode = a;
 		}
 	}
 	if (mode == NULL)
 		return bad_usage("no mode given", "");
 	if (strcmp(mode, "serve") && strcmp(mode, "migrate") &&
-	    strcmp(mode, "seed-demo"))
+	    strcmp(mode, "seed-demo") && strcmp(mode, "tenant") &&
+	    strcmp(mode, "user") && strcmp(mode, "apikey"))
 		return bad_usage("unknown mode", mode);
+	argc -= i;
+	argv += i;
+	if (!strcmp(mode, "serve") || !strcmp(mode, "migrate") ||
+	    !strcmp(mode, "seed-demo")) {
+		rc = simple_opts(mode, argc, argv, &quiet, &password);
+		if (rc != 0)
+			return rc;
+	}
 
 	required = config_path != NULL || getenv("TALLYDESK_CONFIG") != NULL;
 	if (config_path == NULL)
@@ -93,10 +124,16 @@ int main(int argc, char **argv)
 		rc = serve_run(&conf, config_path, required);
 	} else if (!strcmp(mode, "migrate")) {
 		rc = migrate_run(&conf, quiet);
-	} else {
+	} else if (!strcmp(mode, "seed-demo")) {
 		if (password == NULL)
 			password = getenv("TALLYDESK_DEMO_PASSWORD");
 		rc = seed_demo(&conf, password ? password : "demo-password");
+	} else if (!strcmp(mode, "tenant")) {
+		rc = cli_tenant(&conf, argc, argv);
+	} else if (!strcmp(mode, "user")) {
+		rc = cli_user(&conf, argc, argv);
+	} else {
+		rc = cli_apikey(&conf, argc, argv);
 	}
 	conf_release(&conf);
 	return rc;

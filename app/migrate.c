@@ -218,7 +218,11 @@ int migrate_run(const struct config *conf, bool quiet)
 	PGresult *res;
 	int n, i, applied = 0, rc = 1;
 
-	db_init(&db, conf->database_url, conf->db_timeout);
+	/* DDL runs as the owner; the app's own role owns nothing. */
+	db_init(&db,
+		*conf->migrate_database_url ? conf->migrate_database_url :
+					      conf->database_url,
+		conf->db_timeout);
 	n = read_dir(a, conf->sql_dir, m);
 	if (n < 0)
 		goto out;

@@ -30,7 +30,7 @@
 #define MUSTACHE_MAX_OPEN   256
 #define MUSTACHE_MAX_NEST   512
 #define MUSTACHE_MAX_STEPS  ((size_t)1 << 22)
-#define MUSTACHE_MAX_OUTPUT ((size_t)1 << 26)
+#define MUSTACHE_MAX_OUTPUT ((size_t)1 << 24)
 
 /* Longest name quoted in an error message. */
 #define MUSTACHE_MSG_NAME 64

@@ -50,7 +50,7 @@ bool mustache_set_has(const struct mustache_set *set, const char *name);
  *
  * Partials, parents and blocks that expand themselves stop after 64
  * levels, silently. A render that runs away (over 4 million steps or
- * 64 MiB of output, e.g. a partial including itself twice) stops and
+ * 16 MiB of output, e.g. a partial including itself twice) stops and
  * returns TD_ESYS; out then holds a partial page, so do not send it.
  */
 enum td_err mustache_render(const struct mustache_set *set, const char *name,

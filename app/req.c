@@ -133,6 +133,22 @@ void req_own_json(struct req *r, json_t *v)
 	arena_defer(r->arena, decref, v);
 }
 
+const char *req_json_text(struct req *r, json_t *v, size_t *len)
+{
+	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *buf;
+
+	if (n == 0)
+		return NULL;
+	buf = arena_alloc_raw(r->arena, n + 1);
+	if (json_dumpb(v, buf, n, JSON_COMPACT | JSON_ENCODE_ANY) != n)
+		return NULL;
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
 json_t *req_view(struct req *r)
 {
 	if (r->view == NULL) {
@@ -159,6 +175,15 @@ static void new_request_id(struct req *r)
 		memset(raw, 0, sizeof(raw));
 	for (i = 0; i < sizeof(raw); i++)
 		snprintf(r->request_id + 2 * i, 3, "%02x", raw[i]);
+}
+
+static const char *url_component(struct req *r, const char *s)
+{
+	struct sbuf sb;
+
+	sbuf_init(&sb, r->arena, strlen(s) * 3 + 1);
+	http_url_encode(&sb, s);
+	return sb.buf;
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -246,6 +271,12 @@ static enum td_err parse(struct req *r, FCGX_Request *fr)
 	r->remote_addr = param(r, fr, "REMOTE_ADDR");
 	r->content_type = param(r, fr, "CONTENT_TYPE");
 	r->accept = param(r, fr, "HTTP_ACCEPT");
+	r->authorization = param(r, fr, "HTTP_AUTHORIZATION");
+	r->user_agent = param(r, fr, "HTTP_USER_AGENT");
+	r->https = !strcmp(param(r, fr, "HTTPS"), "on");
+	r->csrf_header = FCGX_GetParam("HTTP_X_CSRF_TOKEN", fr->envp);
+	if (r->csrf_header != NULL)
+		r->csrf_header = arena_strdup(r->arena, r->csrf_header);
 	r->path = "/";
 	if (strlen(uri) > REQ_MAX_URI)
 		return req_fail(r, TD_EINPUT, "the address is longer than %d bytes",
@@ -284,6 +315,55 @@ static enum td_err parse(struct req *r, FCGX_Request *fr)
 	return parse_body(r, &lim);
 }
 
+static bool is_unsafe(enum http_method m)
+{
+	return m != HTTP_GET && m != HTTP_HEAD && m != HTTP_OPTIONS;
+}
+
+/*
+ * Who may go on: a route that is not public needs a caller whose role the
+ * route names. Browsers without a session go to the sign-in page; API
+ * callers get 401. Unsafe browser methods need the CSRF token. All of it
+ * runs before the handler.
+ */
+static enum td_err admit(struct req *r)
+{
+	unsigned flags = r->route->flags;
+	const char *next;
+	enum td_err err;
+
+	if (flags & ROUTE_NOTX)
+		return TD_OK;
+	err = auth_authenticate(r);
+	if (err != TD_OK)
+		return err;
+	if (!(flags & ROUTE_PUBLIC)) {
+		if (r->auth.kind == AUTH_NONE) {
+			if (r->want_json)
+				return req_fail(r, TD_EAUTH,
+						"sign in or send 'Authorization: Bearer <API key>'");
+			next = arena_printf(r->arena, "%s%s%s", r->raw_path,
+					    *r->query ? "?" : "", r->query);
+			r->redirect = arena_printf(r->arena, "/login?next=%s",
+						   url_component(r, next));
+			return TD_OK;
+		}
+		if (r->auth.kind == AUTH_MFA_PENDING && !(flags & ROUTE_MFA)) {
+			if (r->want_json)
+				return req_fail(r, TD_EAUTH, "two-step verification is not finished");
+			r->redirect = "/login/totp";
+			return TD_OK;
+		}
+		if (!(r->route->roles & r->auth.role))
+			return req_fail(r, TD_EFORBID,
+					"a %s cannot use %s %s", r->auth.role_name,
+					r->method_name, r->path);
+	}
+	if (is_unsafe(r->method) && !(flags & ROUTE_NOCSRF))
+		return auth_check_csrf(r);
+	return TD_OK;
+}
+
 static enum td_err dispatch(struct req *r)
 {
 	size_t n;
@@ -311,12 +391,23 @@ static enum td_err dispatch(struct req *r)
 		return req_fail(r, TD_ENOENT, "no page at %s", r->path);
 	if (r->route->flags & ROUTE_JSON)
 		r->want_json = true;
+	err = admit(r);
+	if (err != TD_OK || r->redirect != NULL)
+		return err;
 	err = r->route->fn(r);
 	if (err != TD_OK)
 		return err;
-	if (r->redirect != NULL || r->body_out != NULL)
-		return TD_OK;
-	return view_render(r);
+	if (r->redirect == NULL && r->body_out == NULL) {
+		err = view_render(r);
+		if (err != TD_OK)
+			return err;
+	}
+	if (r->db->in_tx) {
+		err = db_tx_commit(r->db, r->arena);
+		if (err != TD_OK)
+			return req_fail(r, err, "cannot commit: %s", r->db->errmsg);
+	}
+	return TD_OK;
 }
 
 static const char *reason(int status)
@@ -359,6 +450,8 @@ static void write_response(struct req *r, FCGX_Request *fr)
 		  r->body_out_len);
 	sbuf_addf(&h, "X-Request-Id: %s\r\nCache-Control: no-store\r\n",
 		  r->request_id);
+	if (r->https)
+		sbuf_adds(&h, "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
 	for (i = 0; i < r->nheaders; i++)
 		sbuf_addf(&h, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
 	sbuf_adds(&h, "\r\n");

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "auth.h"
 #include "err.h"
 #include "http.h"
 #include "router.h"
@@ -49,6 +50,10 @@ struct req {
 	const char *remote_addr;
 	const char *content_type;
 	const char *accept;
+	const char *authorization; /* the Authorization header, or "" */
+	const char *csrf_header;   /* X-CSRF-Token, or NULL */
+	const char *user_agent;
+	bool https;                /* nginx says the client used TLS */
 	struct http_params query_params;
 	struct http_params form; /* urlencoded or multipart text fields */
 	struct http_files files;
@@ -59,6 +64,7 @@ struct req {
 	struct route_args args;
 	const struct route *route;
 	bool want_json; /* /api/v1/... or Accept: application/json */
+	struct auth auth; /* who is calling (kind AUTH_NONE: nobody) */
 
 	/* Response. */
 	int status;
@@ -71,6 +77,7 @@ struct req {
 	size_t body_out_len;
 	const char *body_type;
 	const char *error_detail; /* a message for the error page / JSON */
+	json_t *error_fields;     /* per-field messages for 400/422, or NULL */
 };
 
 /*
@@ -91,6 +98,9 @@ enum td_err req_query(struct req *r, const char *sql, int n,
 
 /* Hands a json_t reference to the request: decref'd when it ends. */
 void req_own_json(struct req *r, json_t *v);
+
+/* v as compact JSON text in the arena (len may be NULL); NULL on failure. */
+const char *req_json_text(struct req *r, json_t *v, size_t *len);
 
 /* The view model root, created on first use; lives with the request. */
 json_t *req_view(struct req *r);

@@ -25,9 +25,11 @@ enum http_method router_method(const char *s);
 
 /* Who may call a route and how; the dispatcher enforces these. */
 enum route_flags {
-	ROUTE_PUBLIC = 1 << 0, /* no session needed */
+	ROUTE_PUBLIC = 1 << 0, /* anyone, signed in or not */
 	ROUTE_JSON = 1 << 1,   /* always answers JSON (API) */
-	ROUTE_CSRF = 1 << 2,   /* browser write: check the CSRF token */
+	ROUTE_NOTX = 1 << 2,   /* no caller, no transaction (health, bench) */
+	ROUTE_MFA = 1 << 3,    /* reachable before the second factor */
+	ROUTE_NOCSRF = 1 << 4, /* a write with no effect (POST /echo) */
 };
 
 typedef enum td_err (*route_fn)(struct req *);
@@ -50,6 +52,7 @@ struct route {
 	const char *pattern;
 	route_fn fn;
 	unsigned flags;
+	unsigned roles; /* enum auth_role bits that may call it; 0 with ROUTE_PUBLIC */
 };
 
 #define ROUTE_MAX_ARGS 4

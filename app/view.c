@@ -12,7 +12,10 @@
 
 #include "arena.h"
 #include "mustache.h"
+#include "auth.h"
+#include "http.h"
 #include "req.h"
+#include "router.h"
 #include "sbuf.h"
 #include "view.h"
 #include "banned.h"
@@ -126,6 +129,69 @@ static const struct nav_item {
 	{ "Settings", "/settings", "settings" },
 };
 
+static char initial(const char *s)
+{
+	return (*s >= 'a' && *s <= 'z') ? (char)(*s - 'a' + 'A') : *s;
+}
+
+/* Initials for the avatar: first letters of the first and last words. */
+static const char *initials(struct req *r, const char *name)
+{
+	const char *last = strrchr(name, ' ');
+	char buf[3] = { 0 };
+
+	buf[0] = initial(name);
+	if (last != NULL && last[1] != '\0' && (unsigned char)last[1] < 0x80)
+		buf[1] = initial(last + 1);
+	if ((unsigned char)buf[0] >= 0x80)
+		return "?";
+	return arena_strdup(r->arena, buf);
+}
+
+/* A message left by the previous request (form_flash), shown once. */
+static void take_flash(struct req *r, json_t *list)
+{
+	const char *c = http_params_get(&r->cookies, "td_flash"), *colon, *why;
+	char *kind, *text;
+	size_t n;
+
+	if (c == NULL || *c == '\0')
+		return;
+	req_header(r, "Set-Cookie", "td_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+	colon = strchr(c, ':');
+	if (colon == NULL ||
+	    http_percent_decode(r->arena, c, (size_t)(colon - c), false, &kind,
+				&n, &why) != TD_OK ||
+	    http_percent_decode(r->arena, colon + 1, strlen(colon + 1), false,
+				&text, &n, &why) != TD_OK)
+		return;
+	if (strcmp(kind, "ok") && strcmp(kind, "error") && strcmp(kind, "info"))
+		return;
+	json_array_append_new(list, json_pack("{s:s, s:s}", "kind", kind,
+					      "text", text));
+}
+
+/* Who is signed in, their tenant, and the CSRF token for the page's forms. */
+static void add_caller(struct req *r, json_t *v)
+{
+	const struct auth *a = &r->auth;
+
+	if (a->kind == AUTH_USER) {
+		json_object_set_new(v, "user",
+				    json_pack("{s:s, s:s, s:s, s:s}", "name",
+					      a->name, "email", a->email,
+					      "initials", initials(r, a->name),
+					      "role", a->role_name));
+		json_object_set_new(v, "tenant",
+				    json_pack("{s:s, s:s}", "name", a->tenant_name,
+					      "slug", a->tenant_slug));
+	}
+	if (r->route == NULL || (r->route->flags & ROUTE_NOTX))
+		return;
+	json_object_set_new(v, "csrf",
+			    json_string(a->csrf ? a->csrf : auth_anon_csrf(r)));
+}
+
 /* The data every page's layout needs, added beside the handler's own. */
 static void add_layout_data(struct req *r, json_t *v)
 {
@@ -147,8 +213,10 @@ static void add_layout_data(struct req *r, json_t *v)
 	json_object_set_new(v, "app", json_pack("{s:s, s:s}", "name", "tallydesk",
 						"version", PACKAGE_VERSION));
 	json_object_set_new(v, "request_id", json_string(r->request_id));
+	add_caller(r, v);
 	if (json_object_get(v, "flash") == NULL)
 		json_object_set_new(v, "flash", json_array());
+	take_flash(r, json_object_get(v, "flash"));
 }
 
 static void set_body(struct req *r, const struct sbuf *sb, const char *type)
@@ -160,17 +228,11 @@ static void set_body(struct req *r, const struct sbuf *sb, const char *type)
 
 static enum td_err render_json(struct req *r, json_t *v)
 {
-	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-	char *buf;
+	const char *text = req_json_text(r, v, &r->body_out_len);
 
-	if (n == 0)
+	if (text == NULL)
 		return req_fail(r, TD_ESYS, "cannot serialise view model");
-	buf = arena_alloc(r->arena, n + 1);
-	if (json_dumpb(v, buf, n, JSON_COMPACT) != n)
-		return req_fail(r, TD_ESYS, "cannot serialise view model");
-	buf[n] = '\0';
-	r->body_out = buf;
-	r->body_out_len = n;
+	r->body_out = text;
 	r->body_type = "application/json; charset=utf-8";
 	return TD_OK;
 }
@@ -216,7 +278,7 @@ static void render_bare(struct req *r, int status, const char *message)
 
 void view_render_error(struct req *r, enum td_err err)
 {
-	int status = td_status(err);
+	int status = err == TD_EINPUT && r->status == 422 ? 422 : td_status(err);
 	const char *message = td_strerror(err);
 	json_t *v;
 	struct sbuf sb;
@@ -225,9 +287,12 @@ void view_render_error(struct req *r, enum td_err err)
 	r->status = status;
 	r->redirect = NULL;
 	if (r->want_json) {
-		v = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", td_code(err),
+		v = json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
+			      status == 422 ? "invalid" : td_code(err),
 			      "message", r->error_detail ? r->error_detail : message,
-			      "fields", json_object());
+			      "fields",
+			      r->error_fields ? json_incref(r->error_fields) :
+						json_object());
 		req_own_json(r, v);
 		if (render_json(r, v) != TD_OK)
 			render_bare(r, status, message);

@@ -70,8 +70,8 @@ class Cluster:
         subprocess.run(_as_pg([f"{PGBIN}/pg_ctl", "-D", self.data, "-m", mode, "-w",
                                "stop"]), check=True, stdout=subprocess.DEVNULL, cwd="/")
 
-    def url(self, dbname):
-        return f"host={self.sock} port={self.port} user=postgres dbname={dbname}"
+    def url(self, dbname, user="postgres"):
+        return f"host={self.sock} port={self.port} user={user} dbname={dbname}"
 
     def admin(self, sql):
         with psycopg.connect(self.url("postgres"), autocommit=True) as c:
@@ -117,7 +117,8 @@ class App:
     def __init__(self, cluster, dbname, workers=2, extra_conf="", views_dir=None):
         self.cluster = cluster
         self.dbname = dbname
-        self.db_url = cluster.url(dbname)
+        self.db_url = cluster.url(dbname)  # as the owner, for test setup and checks
+        self.app_db_url = cluster.url(dbname, "tallydesk_app")  # what the app uses
         self.dir = tempfile.mkdtemp(prefix="tdapp-")
         self.socket = os.path.join(self.dir, "fcgi.sock")
         self.conf = os.path.join(self.dir, "tallydesk.conf")
@@ -132,7 +133,8 @@ class App:
 
     def write_conf(self, extra=""):
         with open(self.conf, "w") as f:
-            f.write(f"database_url = {self.db_url}\n"
+            f.write(f"database_url = {self.app_db_url}\n"
+                    f"migrate_database_url = {self.db_url}\n"
                     f"socket = {self.socket}\n"
                     f"socket_mode = 0660\n"
                     f"workers = {self.workers}\n"
@@ -140,7 +142,10 @@ class App:
                     f"sql_dir = {os.path.join(SRC, 'sql')}\n"
                     f"secure_cookies = off\n"
                     f"base_url = {self.url}\n"
-                    f"db_timeout = 2\n" + extra)
+                    f"db_timeout = 2\n"
+                    # Cheap hashing keeps the tests fast; production uses the defaults.
+                    f"argon2_t = 1\nargon2_m = 4096\n"
+                    f"default_workspace = demo\n" + extra)
 
     def start(self):
         self.log = open(self.log_path, "ab")
@@ -196,6 +201,10 @@ class App:
         kw.setdefault("timeout", 20)
         kw.setdefault("allow_redirects", False)
         return requests.post(self.url + path, **kw)
+
+    def run(self, *args, **kw):
+        """Runs a tallydesk mode against this app's config."""
+        return run_bin(*args, conf=self.conf, **kw)
 
     def sql(self, query, params=None):
         with psycopg.connect(self.db_url, autocommit=True) as c:

@@ -4,13 +4,26 @@ import json
 import os
 import re
 
+import pytest
 import requests
 
+from tdclient import Browser
 from tdharness import SRC
 
+PW = "correct horse battery"
 
-def test_home_page_renders_the_layout_with_navigation(app):
-    r = app.get("/")
+
+@pytest.fixture
+def signed_in(app):
+    """The demo tenant's admin, signed in."""
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    b = Browser(app)
+    assert b.login("admin@demo.tallydesk.test", PW).status_code == 303
+    return b
+
+
+def test_home_page_renders_the_layout_with_navigation(app, signed_in):
+    r = signed_in.get("/")
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/html")
     html = r.text
@@ -23,22 +36,22 @@ def test_home_page_renders_the_layout_with_navigation(app):
     assert r.headers["X-Request-Id"] in html
 
 
-def test_home_page_shows_figures_from_the_database(app):
-    app.sql("INSERT INTO tenants (slug, name) VALUES ('x1', 'X1'), ('x2', 'X2')")
-    api = app.get("/api/v1/").json()
-    tenants = [s for s in api["stats"] if s["label"] == "Tenants"][0]
-    assert tenants["value"] == 2
-    assert "2" in app.get("/").text
+def test_home_page_shows_figures_from_the_database(app, signed_in):
+    app.run("user", "invite", "--tenant", "demo", "--email", "a@b.test", "--role", "manager")
+    app.run("user", "invite", "--tenant", "demo", "--email", "c@d.test", "--role", "manager")
+    api = signed_in.get("/api/v1/", headers={"Accept": "application/json"}).json()
+    stats = {s["label"]: s["value"] for s in api["stats"]}
+    assert stats["Active users"] == 4 and stats["Pending invites"] == 2
 
 
-def test_every_page_has_a_json_twin_with_the_same_model(app):
-    r = app.get("/api/v1/")
+def test_every_page_has_a_json_twin_with_the_same_model(app, signed_in):
+    r = signed_in.get("/api/v1/")
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/json")
     model = r.json()
     assert model["title"] == "Home"
-    assert {s["label"] for s in model["stats"]} >= {"Tenants", "Active users"}
-    r = app.get("/clients", headers={"Accept": "application/json"})
+    assert {s["label"] for s in model["stats"]} >= {"Pending invites", "Active users"}
+    r = signed_in.get("/clients", headers={"Accept": "application/json"})
     assert r.json()["section"] == "Clients"
 
 
@@ -50,9 +63,9 @@ def test_healthz_reports_the_database(app):
     assert body["status"] == "ok" and body["database"] == "ok"
 
 
-def test_placeholder_sections_answer_with_a_friendly_page(app):
-    for path, name in [("/tickets", "Tickets"), ("/invoices", "Invoices"), ("/settings", "Settings")]:
-        r = app.get(path)
+def test_placeholder_sections_answer_with_a_friendly_page(app, signed_in):
+    for path, name in [("/tickets", "Tickets"), ("/invoices", "Invoices"), ("/time", "Time")]:
+        r = signed_in.get(path)
         assert r.status_code == 200
         assert f"<h1" in r.text and name in r.text
         assert 'aria-current="page"' in r.text
@@ -80,7 +93,7 @@ def test_wrong_method_is_405_with_allow(app):
 
 
 def test_head_answers_without_a_body(app):
-    r = requests.head(app.url + "/", timeout=10)
+    r = requests.head(app.url + "/login", timeout=10)
     assert r.status_code == 200
     assert r.text == ""
 
@@ -187,7 +200,7 @@ def test_static_assets_are_served_by_nginx_with_security_headers(app):
     assert "X-Request-Id" not in r.headers  # nginx answered, not the app
     with open(os.path.join(SRC, "views", "static", "app.css"), encoding="utf-8") as f:
         assert r.text == f.read()
-    page = app.get("/")
+    page = app.get("/login")
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
@@ -200,5 +213,5 @@ def test_cookies_are_parsed(app):
 
 
 def test_garbage_cookies_do_not_break_the_page(app):
-    r = app.get("/", headers={"Cookie": "=;;; junk; a=1; ===="})
+    r = app.get("/login", headers={"Cookie": "=;;; junk; a=1; ===="})
     assert r.status_code == 200

@@ -9,7 +9,17 @@ import psycopg
 import pytest
 import requests
 
+from tdclient import Browser
 from tdharness import SRC
+
+PW = "correct horse battery"
+
+
+def signed_in(app):
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    b = Browser(app)
+    assert b.login("admin@demo.tallydesk.test", PW).status_code == 303
+    return b
 
 
 def wait_for(cond, timeout=10, step=0.05):
@@ -52,10 +62,11 @@ def test_serve_runs_the_configured_number_of_workers(app_factory):
     app = app_factory(workers=3)
     assert wait_for(lambda: len(app.worker_pids()) == 3)
     # While one worker is stuck on a lock, the others still answer.
+    b = signed_in(app)
     holder = psycopg.connect(app.db_url)
     holder.execute("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", app.get("/", timeout=30)))
+    t = threading.Thread(target=lambda: box.setdefault("r", b.get("/", timeout=30)))
     t.start()
     time.sleep(0.3)
     try:
@@ -72,7 +83,7 @@ def test_a_killed_worker_is_replaced_and_no_other_request_is_lost(app_factory):
     app = app_factory(workers=3)
     assert wait_for(lambda: len(app.worker_pids()) == 3)
     victim = app.worker_pids()[0]
-    results = load(app, "/", 3, during=lambda: os.kill(victim, signal.SIGKILL))
+    results = load(app, "/login", 3, during=lambda: os.kill(victim, signal.SIGKILL))
     failed = [r for r in results if r != 200]
     assert len(results) > 50
     # Only the request the killed worker held (if any) may fail.
@@ -85,14 +96,15 @@ def test_sighup_reloads_templates_without_dropping_requests(app_factory, tmp_pat
     views = tmp_path / "views"
     shutil.copytree(os.path.join(SRC, "views"), views)
     app = app_factory(workers=2, views_dir=str(views))
-    assert "Reloaded-marker" not in app.get("/tickets").text
+    b = signed_in(app)
+    assert "Reloaded-marker" not in b.get("/tickets").text
     placeholder = views / "placeholder.mustache"
     placeholder.write_text(placeholder.read_text().replace("{{section}}", "{{section}} Reloaded-marker", 1))
     old = set(app.worker_pids())
     results = load(app, "/healthz", 2, during=lambda: app.proc.send_signal(signal.SIGHUP))
     assert results and all(r == 200 for r in results), [r for r in results if r != 200][:5]
     assert wait_for(lambda: not (set(app.worker_pids()) & old))
-    assert "Reloaded-marker" in app.get("/tickets").text
+    assert "Reloaded-marker" in b.get("/tickets").text
 
 
 def test_sighup_with_a_broken_config_keeps_serving(app_factory):
@@ -106,10 +118,11 @@ def test_sighup_with_a_broken_config_keeps_serving(app_factory):
 
 def test_sigterm_finishes_the_request_in_flight(app_factory):
     app = app_factory(workers=2)
+    b = signed_in(app)
     holder = psycopg.connect(app.db_url)
     holder.execute("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
     box = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", app.get("/", timeout=30)))
+    t = threading.Thread(target=lambda: box.setdefault("r", b.get("/", timeout=30)))
     t.start()
     time.sleep(0.5)  # the request now waits on the lock inside a worker
     app.proc.send_signal(signal.SIGTERM)
@@ -125,19 +138,20 @@ def test_sigterm_finishes_the_request_in_flight(app_factory):
 
 def test_database_restart_gives_503_then_recovers(app_factory, cluster):
     app = app_factory(workers=1)
-    assert app.get("/").status_code == 200
+    b = signed_in(app)
+    assert b.get("/").status_code == 200
     cluster.stop()
     try:
-        r = app.get("/")
+        r = b.get("/")
         assert r.status_code == 503
         assert "database" in r.text.lower()
         h = app.get("/healthz")
         assert h.status_code == 503 and h.json()["database"] == "down"
-        api = app.get("/api/v1/")
+        api = b.get("/api/v1/", headers={"Accept": "application/json"})
         assert api.status_code == 503 and api.json()["error"]["code"] == "unavailable"
     finally:
         cluster.start()
-    assert app.get("/").status_code == 200
+    assert b.get("/").status_code == 200
 
 
 def test_serve_accepts_on_a_socket_passed_by_systemd(cluster, dbname, tmp_path):

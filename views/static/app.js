@@ -5,6 +5,7 @@
  *   j / k  move the highlighted row in tables with class "list"
  *   Enter  open the highlighted row's first link
  *   Esc    close the user menu
+ * and a Copy button beside read-only links and keys (input[data-copy]).
  */
 (function () {
   'use strict';
@@ -207,9 +208,54 @@
     if (handled) e.preventDefault();
   });
 
+  /* ---- copy buttons beside read-only links and keys (input[data-copy]) - */
+  function copyText(field, done) {
+    field.focus();
+    field.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        if (doc.execCommand('copy')) done();
+      });
+    } else if (doc.execCommand('copy')) {
+      done();
+    }
+  }
+
+  function addCopyButtons() {
+    var fields = doc.querySelectorAll('input[data-copy]');
+    for (var i = 0; i < fields.length; i++) {
+      (function (field) {
+        var wrap = doc.createElement('span');
+        wrap.className = 'copy-wrap';
+        field.parentNode.insertBefore(wrap, field);
+        wrap.appendChild(field);
+        var btn = doc.createElement('button');
+        btn.type = 'button';
+        btn.className = 'btn btn-secondary btn-sm copy-btn';
+        btn.textContent = 'Copy';
+        btn.setAttribute('aria-live', 'polite');
+        wrap.appendChild(btn);
+        var timer = null;
+        btn.addEventListener('click', function () {
+          copyText(field, function () {
+            btn.textContent = 'Copied';
+            btn.classList.add('is-done');
+            clearTimeout(timer);
+            timer = setTimeout(function () {
+              btn.textContent = 'Copy';
+              btn.classList.remove('is-done');
+            }, 2000);
+          });
+        });
+        field.addEventListener('focus', function () { field.select(); });
+      }(fields[i]));
+    }
+  }
+
   /* ---- reveal hints that only make sense with JS ----------------------- */
   function ready() {
     doc.documentElement.classList.add('js');
+    addCopyButtons();
     var hints = doc.querySelectorAll('.js-only[hidden]');
     for (var i = 0; i < hints.length; i++) hints[i].removeAttribute('hidden');
   }
