@@ -85,3 +85,14 @@ def shot(browser):
         browser.save_screenshot(path)
         return path
     return save
+
+
+def submit_and_wait(browser, button):
+    """Clicks a submit button and waits until the next page has replaced this one."""
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button.click()
+    WebDriverWait(browser, 15).until(EC.staleness_of(button))
+    WebDriverWait(browser, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")

@@ -1,5 +1,6 @@
 """What a person sees: the layout, navigation, keyboard and small screens."""
 import pytest
+from conftest import submit_and_wait
 from selenium.webdriver.common.by import By
 
 PW = "correct horse battery"
@@ -13,7 +14,7 @@ def signed_in(app, browser):
     browser.get(app.url + "/login")
     browser.find_element(By.NAME, "email").send_keys("admin@demo.tallydesk.test")
     browser.find_element(By.NAME, "password").send_keys(PW)
-    browser.find_element(By.CSS_SELECTOR, "form button[type='submit'], form input[type='submit']").click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type='submit']"))
     assert browser.current_url.rstrip("/") == app.url
     return app
 

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from conftest import submit_and_wait
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
@@ -17,7 +18,7 @@ def sign_in(app, browser, email, password, workspace=None):
         ws.send_keys(workspace)
     browser.find_element(By.NAME, "email").send_keys(email)
     browser.find_element(By.NAME, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form button[type='submit']").click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type='submit']"))
 
 
 def test_the_demo_credentials_sign_in(app, browser, shot):
@@ -45,7 +46,7 @@ def test_an_invite_accepted_in_the_browser_with_a_script_name_stays_text(app, br
     browser.find_element(By.NAME, "name").send_keys(nasty)
     browser.find_element(By.NAME, "password").send_keys("a long password")
     browser.find_element(By.NAME, "password2").send_keys("a long password")
-    browser.find_element(By.CSS_SELECTOR, "form button[type='submit']").click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type='submit']"))
     sign_in(app, browser, "admin@demo.tallydesk.test", PW)
     browser.get(app.url + "/settings/users")
     # No alert fired, and the name reads exactly as typed.
@@ -59,7 +60,7 @@ def test_security_page_shows_a_scannable_qr_code(app, browser, shot):
     assert app.run("seed-demo", "--password", PW).returncode == 0
     sign_in(app, browser, "tess@demo.tallydesk.test", PW)
     browser.get(app.url + "/settings/security")
-    browser.find_element(By.CSS_SELECTOR, "form[action='/settings/totp/start'] button").click()
+    submit_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form[action='/settings/totp/start'] button"))
     svg = browser.find_element(By.CSS_SELECTOR, "svg[role='img']")
     assert svg.size["width"] >= 120
     body = browser.find_element(By.TAG_NAME, "body").text

@@ -24,15 +24,15 @@ static enum td_err dummy(struct req *r)
 }
 
 static const struct route routes[] = {
-	{ HTTP_GET, "/", dummy, ROUTE_PUBLIC },
-	{ HTTP_GET | HTTP_POST, "/tickets", dummy, 0 },
-	{ HTTP_GET, "/tickets/new", dummy, 0 },
-	{ HTTP_GET | HTTP_PATCH, "/tickets/:id", dummy, 0 },
-	{ HTTP_DELETE, "/tickets/:id", dummy, 0 },
-	{ HTTP_GET, "/clients/:slug", dummy, 0 },
-	{ HTTP_GET, "/clients/:client_id/tickets/:id", dummy, 0 },
-	{ HTTP_GET, "/files/*rest", dummy, 0 },
-	{ HTTP_PUT, "/api/:a/:b/:c/:d_id", dummy, ROUTE_JSON },
+	{ HTTP_GET, "/", dummy, ROUTE_PUBLIC, 0 },
+	{ HTTP_GET | HTTP_POST, "/tickets", dummy, 0, 0 },
+	{ HTTP_GET, "/tickets/new", dummy, 0, 0 },
+	{ HTTP_GET | HTTP_PATCH, "/tickets/:id", dummy, 0, 0 },
+	{ HTTP_DELETE, "/tickets/:id", dummy, 0, 0 },
+	{ HTTP_GET, "/clients/:slug", dummy, 0, 0 },
+	{ HTTP_GET, "/clients/:client_id/tickets/:id", dummy, 0, 0 },
+	{ HTTP_GET, "/files/*rest", dummy, 0, 0 },
+	{ HTTP_PUT, "/api/:a/:b/:c/:d_id", dummy, ROUTE_JSON, 0 },
 };
 
 /* Small limits so the fuzzer reaches the limit paths too. */

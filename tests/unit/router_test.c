@@ -78,17 +78,17 @@ static enum td_err api_put(struct req *r)
 }
 
 static const struct route routes[] = {
-	{ HTTP_GET, "/", home, ROUTE_PUBLIC },
-	{ HTTP_GET, "/tickets", tickets_list, 0 },
-	{ HTTP_POST, "/tickets", tickets_create, ROUTE_CSRF },
-	{ HTTP_GET, "/tickets/new", tickets_new, 0 },
-	{ HTTP_GET, "/tickets/:id", tickets_show, 0 },
-	{ HTTP_POST | HTTP_PATCH, "/tickets/:id", tickets_update, ROUTE_CSRF },
-	{ HTTP_DELETE, "/tickets/:id", tickets_delete, ROUTE_CSRF },
-	{ HTTP_GET, "/clients/:slug", clients_show, 0 },
-	{ HTTP_GET, "/clients/:client_id/tickets/:id", client_ticket, 0 },
-	{ HTTP_GET, "/files/*rest", files_get, 0 },
-	{ HTTP_PUT, "/api/thing", api_put, ROUTE_JSON },
+	{ HTTP_GET, "/", home, ROUTE_PUBLIC, 0 },
+	{ HTTP_GET, "/tickets", tickets_list, 0, 0 },
+	{ HTTP_POST, "/tickets", tickets_create, 0, 0 },
+	{ HTTP_GET, "/tickets/new", tickets_new, 0, 0 },
+	{ HTTP_GET, "/tickets/:id", tickets_show, 0, 0 },
+	{ HTTP_POST | HTTP_PATCH, "/tickets/:id", tickets_update, 0, 0 },
+	{ HTTP_DELETE, "/tickets/:id", tickets_delete, 0, 0 },
+	{ HTTP_GET, "/clients/:slug", clients_show, 0, 0 },
+	{ HTTP_GET, "/clients/:client_id/tickets/:id", client_ticket, 0, 0 },
+	{ HTTP_GET, "/files/*rest", files_get, 0, 0 },
+	{ HTTP_PUT, "/api/thing", api_put, ROUTE_JSON, 0 },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
