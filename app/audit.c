@@ -40,6 +40,13 @@ enum td_err audit_write(struct req *r, const char *action,
 		params[3] = arena_printf(r->arena, "apikey:%" PRId64 " %s",
 					 a->apikey_id, a->name ? a->name : "");
 		break;
+	case AUTH_AGENT:
+		params[0] = "apikey";
+		params[1] = NULL;
+		params[2] = NULL;
+		params[3] = arena_printf(r->arena, "agent:%" PRId64 " %s",
+					 a->apikey_id, a->name ? a->name : "");
+		break;
 	case AUTH_NONE:
 	default:
 		params[0] = "system";

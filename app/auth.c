@@ -45,6 +45,16 @@ static const char sql_apikey[] =
 static const char sql_apikey_touch[] =
 	"UPDATE api_keys SET last_used_at = now() WHERE tenant_id = app_tenant()"
 	" AND id = $1";
+static const char sql_agent[] =
+	"SELECT e.id, e.client_id, e.name, t.name, t.slug, t.currency,"
+	" e.last_used_at IS NULL OR e.last_used_at < now() - interval '1 minute'"
+	" FROM enrollment_tokens e JOIN tenants t ON t.id = e.tenant_id"
+	" JOIN clients c ON c.tenant_id = e.tenant_id AND c.id = e.client_id"
+	" WHERE e.token_hash = $1 AND e.revoked_at IS NULL"
+	" AND c.archived_at IS NULL AND c.merged_into IS NULL";
+static const char sql_agent_touch[] =
+	"UPDATE enrollment_tokens SET last_used_at = now()"
+	" WHERE tenant_id = app_tenant() AND id = $1";
 static const char sql_no_tenant[] = "SELECT set_config('app.tenant_id', '', true)";
 static const char sql_session_new[] =
 	"INSERT INTO sessions (tenant_id, user_id, token_hash, csrf_token,"
@@ -90,6 +100,8 @@ const char *auth_role_name(enum auth_role role)
 		return role_names[1];
 	case ROLE_ADMIN:
 		return role_names[2];
+	case ROLE_AGENT:
+		return "agent";
 	case ROLE_STAFF:
 	default:
 		return "";
@@ -160,6 +172,41 @@ static void fill_tenant(struct auth *a, struct req *r, PGresult *res, int col)
 	a->currency = arena_strdup(r->arena, db_text(res, 0, col + 2));
 }
 
+/* An enrollment token: Bearer tde_<tenant>_<token>, scoped to one client. */
+static enum td_err agent(struct req *r, const char *header)
+{
+	struct auth *a = &r->auth;
+	const char *token, *params[1];
+	int64_t tenant;
+	PGresult *res;
+	enum td_err err;
+
+	if (!credential_parse(header + 11, '_', &tenant, &token))
+		return req_fail(r, TD_EAUTH, "the enrollment token is malformed");
+	err = db_tx_begin(r->db, r->arena, tenant);
+	if (err != TD_OK)
+		return req_fail(r, err, "cannot begin: %s", r->db->errmsg);
+	params[0] = auth_token_hash(r, header + 7);
+	err = req_query(r, sql_agent, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_EAUTH, "the enrollment token is unknown or revoked");
+	a->kind = AUTH_AGENT;
+	a->tenant_id = tenant;
+	a->apikey_id = db_int(res, 0, 0);
+	a->client_id = db_int(res, 0, 1);
+	a->role = ROLE_AGENT;
+	a->role_name = "agent";
+	a->name = arena_strdup(r->arena, db_text(res, 0, 2));
+	fill_tenant(a, r, res, 3);
+	if (!strcmp(db_text(res, 0, 6), "t")) {
+		params[0] = arena_printf(r->arena, "%" PRId64, a->apikey_id);
+		return req_query(r, sql_agent_touch, 1, params, NULL);
+	}
+	return TD_OK;
+}
+
 static enum td_err bearer(struct req *r, const char *header)
 {
 	struct auth *a = &r->auth;
@@ -170,6 +217,8 @@ static enum td_err bearer(struct req *r, const char *header)
 
 	if (strncmp(header, "Bearer ", 7) != 0)
 		return req_fail(r, TD_EAUTH, "the Authorization header must be 'Bearer <API key>'");
+	if (strncmp(header, "Bearer tde_", 11) == 0)
+		return agent(r, header);
 	if (!credential_parse_bearer(header, &tenant, &token))
 		return req_fail(r, TD_EAUTH, "the API key is malformed");
 	header += 7;
@@ -271,7 +320,7 @@ enum td_err auth_check_csrf(struct req *r)
 {
 	const char *want, *got;
 
-	if (r->auth.kind == AUTH_APIKEY)
+	if (r->auth.kind == AUTH_APIKEY || r->auth.kind == AUTH_AGENT)
 		return TD_OK;
 	want = r->auth.csrf;
 	if (want == NULL)

@@ -17,6 +17,7 @@ enum auth_role {
 	ROLE_MANAGER = 1 << 1,
 	ROLE_ADMIN = 1 << 2,
 	ROLE_STAFF = ROLE_TECH | ROLE_MANAGER | ROLE_ADMIN,
+	ROLE_AGENT = 1 << 3, /* an RMM agent with a client's enrollment token */
 };
 
 enum auth_kind {
@@ -24,6 +25,7 @@ enum auth_kind {
 	AUTH_USER,        /* a staff session cookie */
 	AUTH_MFA_PENDING, /* password accepted, second factor not yet */
 	AUTH_APIKEY,      /* Authorization: Bearer td_... */
+	AUTH_AGENT,       /* Authorization: Bearer tde_... (one client's assets) */
 };
 
 /* The caller of a request; strings live in the request arena. */
@@ -31,7 +33,8 @@ struct auth {
 	enum auth_kind kind;
 	int64_t tenant_id;
 	int64_t user_id;   /* AUTH_USER, AUTH_MFA_PENDING */
-	int64_t apikey_id; /* AUTH_APIKEY */
+	int64_t apikey_id; /* AUTH_APIKEY; the enrollment token for AUTH_AGENT */
+	int64_t client_id; /* AUTH_AGENT: the only client it may touch */
 	int64_t session_id;
 	enum auth_role role;
 	const char *role_name;

@@ -228,3 +228,48 @@ class App:
         report = sanitizer_report(self.read_log())
         shutil.rmtree(self.dir, ignore_errors=True)
         return report
+
+
+def fcgi_request(socket_path, params, body=b""):
+    """Sends one FastCGI request straight to the socket (no nginx); returns
+    (headers dict, body bytes). For what nginx would never send us."""
+    import struct
+
+    def record(kind, content):
+        return struct.pack("!BBHHBx", 1, kind, 1, len(content), 0) + content
+
+    def pair(k, v):
+        k, v = k.encode(), v.encode()
+        def n(x):
+            return bytes([len(x)]) if len(x) < 128 else struct.pack("!I", len(x) | 0x80000000)
+        return n(k) + n(v) + k + v
+
+    env = b"".join(pair(k, v) for k, v in params.items())
+    msg = record(1, struct.pack("!HB5x", 1, 0)) + record(4, env) + record(4, b"")
+    if body:
+        msg += record(5, body)
+    msg += record(5, b"")
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(socket_path)
+    s.sendall(msg)
+    out = b""
+    while True:
+        head = s.recv(8, socket.MSG_WAITALL)
+        if len(head) < 8:
+            break
+        _, kind, _, clen, plen = struct.unpack("!BBHHB", head[:7])
+        content = s.recv(clen, socket.MSG_WAITALL) if clen else b""
+        if plen:
+            s.recv(plen, socket.MSG_WAITALL)
+        if kind == 6:
+            out += content
+        if kind == 3:
+            break
+    s.close()
+    raw_headers, _, payload = out.partition(b"\r\n\r\n")
+    headers = {}
+    for line in raw_headers.decode().split("\r\n"):
+        k, _, v = line.partition(":")
+        headers.setdefault(k.strip(), v.strip())
+    return headers, payload

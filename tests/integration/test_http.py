@@ -215,3 +215,14 @@ def test_cookies_are_parsed(app):
 def test_garbage_cookies_do_not_break_the_page(app):
     r = app.get("/login", headers={"Cookie": "=;;; junk; a=1; ===="})
     assert r.status_code == 200
+
+
+def test_hsts_is_sent_only_to_clients_on_tls(app):
+    from tdharness import fcgi_request
+    base = {"REQUEST_METHOD": "GET", "REQUEST_URI": "/login", "HTTP_HOST": "psa.example",
+            "CONTENT_LENGTH": "", "REMOTE_ADDR": "127.0.0.1"}
+    headers, body = fcgi_request(app.socket, dict(base, HTTPS="on"))
+    assert headers["Status"].startswith("200")
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    headers, _ = fcgi_request(app.socket, base)
+    assert "Strict-Transport-Security" not in headers

@@ -1,0 +1,125 @@
+"""Every route with an id, tried by one tenant on another tenant's rows,
+answers 404 (or 403/405) and changes nothing. The routes come from
+app/routes.c, so a new route is covered the day it is added."""
+import os
+import re
+
+import psycopg
+import pytest
+
+from tdclient import Browser
+from tdharness import SRC
+
+PW = "correct horse battery"
+ROUTE_RE = re.compile(r'\{\s*(GET|POST|HTTP_PUT|HTTP_DELETE|HTTP_POST)\s*,\s*"([^"]+)"')
+
+# Which table a path parameter names, by the path around it.
+TABLE_OF = [
+    (r"^/clients/:id/domains/:domain_id", {"id": "clients", "domain_id": "client_domains"}),
+    (r"^/clients/:id/related/:other_id", {"id": "clients", "other_id": "clients"}),
+    (r"^/clients/:id/tokens/:token_id", {"id": "clients", "token_id": "enrollment_tokens"}),
+    (r"^/clients/:id", {"id": "clients"}),
+    (r"^/contacts/:id", {"id": "contacts"}),
+    (r"^/sites/:id", {"id": "sites"}),
+    (r"^/assets/:id", {"id": "assets"}),
+    (r"^/settings/users/:id", {"id": "users"}),
+    (r"^/settings/invites/:id", {"id": "invites"}),
+    (r"^/settings/apikeys/:id", {"id": "api_keys"}),
+    (r"^/settings/tax-rates/:id", {"id": "tax_rates"}),
+    (r"^/import/:id", {"id": "import_batches"}),
+]
+TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",
+                 "client_domains", "client_links", "contacts", "sites", "assets",
+                 "asset_history", "enrollment_tokens", "import_batches", "audit_log", "tenants"]
+
+
+def routes():
+    text = open(os.path.join(SRC, "app", "routes.c")).read()
+    out = []
+    for method, pattern in ROUTE_RE.findall(text):
+        # Token links (/reset/:token) carry their own tenant; agents have their own test.
+        if ":" not in pattern or pattern.startswith("/agent/") or re.search(r":token\b", pattern):
+            continue
+        out.append(({"GET": "GET", "POST": "POST", "HTTP_POST": "POST",
+                     "HTTP_PUT": "PUT", "HTTP_DELETE": "DELETE"}[method], pattern))
+    return out
+
+
+def snapshot(app, tenant):
+    """A fingerprint of every row the tenant owns."""
+    parts = []
+    with psycopg.connect(app.db_url) as c:
+        for t in TENANT_TABLES:
+            if c.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is None:
+                continue
+            col = "id" if t == "tenants" else "tenant_id"
+            cols = "*" if t != "sessions" else "id, user_id, csrf_token, mfa_pending, expires_at"
+            rows = c.execute(f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), ''))"
+                             f" FROM (SELECT {cols} FROM {t} WHERE {col} = %s) x", (tenant,)).fetchone()[0]
+            parts.append(f"{t}:{rows}")
+    return parts
+
+
+@pytest.fixture
+def victim_and_intruder(app):
+    """Tenant 'demo' with one row in every table, and an admin of 'rival'."""
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    demo = app.sql("SELECT id FROM tenants WHERE slug = 'demo'")[0][0]
+    with psycopg.connect(app.db_url, autocommit=True) as c:
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(demo),))
+        cl = c.execute("INSERT INTO clients (tenant_id, name) VALUES (%s, 'Victim Ltd') RETURNING id", (demo,)).fetchone()[0]
+        c2 = c.execute("INSERT INTO clients (tenant_id, name) VALUES (%s, 'Victim Two') RETURNING id", (demo,)).fetchone()[0]
+        c.execute("INSERT INTO client_domains (tenant_id, client_id, domain) VALUES (%s, %s, 'victim.example')", (demo, cl))
+        c.execute("INSERT INTO client_links (tenant_id, client_a, client_b) VALUES (%s, %s, %s)", (demo, min(cl, c2), max(cl, c2)))
+        c.execute("INSERT INTO contacts (tenant_id, client_id, name, email) VALUES (%s, %s, 'Vic', 'vic@victim.example')", (demo, cl))
+        site = c.execute("INSERT INTO sites (tenant_id, client_id, name) VALUES (%s, %s, 'HQ') RETURNING id", (demo, cl)).fetchone()[0]
+        c.execute("INSERT INTO assets (tenant_id, client_id, site_id, name, kind) VALUES (%s, %s, %s, 'PC-1', 'workstation')", (demo, cl, site))
+        c.execute("INSERT INTO enrollment_tokens (tenant_id, client_id, name, prefix, token_hash) VALUES (%s, %s, 'rmm', 'tde_', '\\x00')", (demo, cl))
+        c.execute("INSERT INTO tax_rates (tenant_id, name, rate) VALUES (%s, 'VAT', 20)", (demo,))
+        c.execute("INSERT INTO invites (tenant_id, email, role, token_hash, link, expires_at) VALUES (%s, 'i@x.y', 'admin', '\\x01', 'l', now() + interval '1 day')", (demo,))
+        c.execute("INSERT INTO api_keys (tenant_id, name, role, prefix, key_hash) VALUES (%s, 'k', 'admin', 'td_', '\\x02')", (demo,))
+        c.execute("INSERT INTO import_batches (tenant_id, kind, body, rows) VALUES (%s, 'clients', 'name\\nX\\n', 1)", (demo,))
+    assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
+    link = app.run("user", "invite", "--tenant", "rival", "--email", "boss@rival.test",
+                   "--role", "admin").stdout.strip()
+    b = Browser(app)
+    path = link[len(app.url):]
+    b.get(path)
+    assert b.post(path, {"name": "Boss", "password": "rival password 1",
+                         "password2": "rival password 1"}).status_code == 303
+    return demo, b
+
+
+def ids_in(app, table, tenant):
+    return [r[0] for r in app.sql(f"SELECT id FROM {table} WHERE tenant_id = %s", (tenant,))]
+
+
+def test_every_id_route_refuses_another_tenants_rows(app, victim_and_intruder):
+    demo, intruder = victim_and_intruder
+    before = snapshot(app, demo)
+    tried = 0
+    for method, pattern in routes():
+        tables = next((t for rx, t in TABLE_OF if re.match(rx, pattern)), None)
+        assert tables is not None, f"test_isolation.py does not know what {pattern} names: add it"
+        path = pattern
+        for param, table in tables.items():
+            ids = ids_in(app, table, demo)
+            assert ids, f"no {table} row of the victim for {pattern}"
+            path = path.replace(":" + param, str(ids[0]), 1)
+        path = re.sub(r":\w+", "1", path)
+        intruder.get("/")  # a fresh CSRF token
+        if method == "GET":
+            r = intruder.get(path)
+        else:
+            r = intruder.s.request(method, app.url + path, data={"csrf": intruder.csrf, "name": "pwned",
+                                   "role": "admin", "email": "p@w.n", "domain": "pwned.example",
+                                   "other_id": "1", "keep": "1", "other": "1"},
+                                   allow_redirects=False, timeout=20)
+        assert r.status_code in (403, 404, 405), f"{method} {path} answered {r.status_code}"
+        api = intruder.s.request(method, app.url + "/api/v1" + path,
+                                 headers={"Accept": "application/json", "X-CSRF-Token": intruder.csrf},
+                                 json={"name": "pwned"}, allow_redirects=False, timeout=20)
+        assert api.status_code in (403, 404, 405, 415), f"API {method} {path} answered {api.status_code}"
+        tried += 1
+    assert tried >= 10
+    assert snapshot(app, demo) == before
