@@ -181,28 +181,79 @@ static void rollback_if_open(void *p)
 		db_tx_rollback(db);
 }
 
+/* Reads the results of a pipeline up to its sync; the first failure wins. */
+static enum td_err drain_pipeline(struct db *db)
+{
+	enum td_err err = TD_OK;
+	PGresult *res;
+	ExecStatusType st;
+
+	for (;;) {
+		res = PQgetResult(db->conn);
+		if (res == NULL)
+			continue; /* the end of one query's results */
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+		    err == TD_OK)
+			err = classify(db, res);
+		PQclear(res);
+		if (PQstatus(db->conn) != CONNECTION_OK)
+			return TD_EUNAVAIL;
+	}
+	return err;
+}
+
+/*
+ * BEGIN and the tenant setting go to PostgreSQL in one pipeline: one
+ * round trip instead of two on every request.
+ */
 enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
 {
 	static const char set_tenant[] =
 		"SELECT set_config('app.tenant_id', $1, true)";
 	enum td_err err;
 	char id[24];
-	const char *params[1];
+	const char *params[1] = { id };
 
 	err = db_ensure(db);
 	if (err != TD_OK)
 		return err;
-	err = simple(db, "BEGIN");
-	if (err != TD_OK)
+	if (tenant_id <= 0) {
+		err = simple(db, "BEGIN");
+	} else {
+		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
+		if (PQenterPipelineMode(db->conn) != 1 ||
+		    PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL,
+				      NULL, 0) != 1 ||
+		    PQsendQueryParams(db->conn, set_tenant, 1, NULL, params,
+				      NULL, NULL, 0) != 1 ||
+		    PQpipelineSync(db->conn) != 1) {
+			snprintf(db->errmsg, sizeof(db->errmsg), "%s",
+				 PQerrorMessage(db->conn));
+			err = PQstatus(db->conn) != CONNECTION_OK ? TD_EUNAVAIL :
+								    TD_EDB;
+		} else {
+			err = drain_pipeline(db);
+		}
+		if (PQpipelineStatus(db->conn) != PQ_PIPELINE_OFF &&
+		    PQexitPipelineMode(db->conn) != 1 && err == TD_OK)
+			err = TD_EDB;
+	}
+	if (err != TD_OK) {
+		if (PQstatus(db->conn) != CONNECTION_OK)
+			return TD_EUNAVAIL;
+		db->in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+		if (db->in_tx)
+			db_tx_rollback(db);
 		return err;
+	}
 	db->in_tx = true;
 	arena_defer(a, rollback_if_open, db);
-	if (tenant_id > 0) {
-		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
-		params[0] = id;
-		err = db_exec(db, a, set_tenant, 1, params, NULL);
-	}
-	return err;
+	return TD_OK;
 }
 
 enum td_err db_tx_commit(struct db *db, struct arena *a)
