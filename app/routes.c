@@ -4,11 +4,17 @@
 #include <stddef.h>
 
 #include "accounts.h"
+#include "agent.h"
+#include "assets.h"
 #include "auth.h"
+#include "clients.h"
+#include "contacts.h"
+#include "imports.h"
 #include "pages.h"
 #include "router.h"
 #include "routes.h"
 #include "settings.h"
+#include "sites.h"
 #include "banned.h"
 
 #define GET (HTTP_GET | HTTP_HEAD)
@@ -17,6 +23,7 @@
 #define STAFF 0, ROLE_STAFF
 #define MANAGERS 0, ROLE_MANAGER | ROLE_ADMIN
 #define ADMINS 0, ROLE_ADMIN
+#define AGENTS ROUTE_JSON, ROLE_AGENT
 
 static const struct route table[] = {
 	{ GET, "/healthz", pages_healthz, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_NOTX, 0 },
@@ -38,7 +45,52 @@ static const struct route table[] = {
 
 	{ GET, "/", pages_home, STAFF },
 	{ GET, "/tickets", pages_placeholder, STAFF },
-	{ GET, "/clients", pages_placeholder, STAFF },
+	{ GET, "/clients", clients_list, STAFF },
+	{ POST, "/clients", clients_create, STAFF },
+	{ GET, "/clients/new", clients_new, STAFF },
+	{ GET, "/clients/merge", clients_merge_form, MANAGERS },
+	{ POST, "/clients/merge", clients_merge, MANAGERS },
+	{ GET, "/clients/export.csv", imports_export_clients, STAFF },
+	{ GET, "/clients/:id", clients_show, STAFF },
+	{ POST, "/clients/:id", clients_update, STAFF },
+	{ GET, "/clients/:id/edit", clients_edit, STAFF },
+	{ POST, "/clients/:id/archive", clients_archive, MANAGERS },
+	{ POST, "/clients/:id/restore", clients_restore, MANAGERS },
+	{ POST, "/clients/:id/delete", clients_delete, MANAGERS },
+	{ POST, "/clients/:id/domains", clients_domain_add, STAFF },
+	{ POST, "/clients/:id/domains/:domain_id/delete", clients_domain_delete, STAFF },
+	{ POST, "/clients/:id/related", clients_link_add, STAFF },
+	{ POST, "/clients/:id/related/:other_id/delete", clients_link_delete, STAFF },
+	{ GET, "/clients/:id/activity", clients_activity, STAFF },
+	{ GET, "/clients/:id/contacts", contacts_list, STAFF },
+	{ POST, "/clients/:id/contacts", contacts_create, STAFF },
+	{ GET, "/clients/:id/contacts/export.csv", imports_export_contacts, STAFF },
+	{ GET, "/contacts/:id/edit", contacts_edit, STAFF },
+	{ POST, "/contacts/:id", contacts_update, STAFF },
+	{ POST, "/contacts/:id/delete", contacts_delete, STAFF },
+	{ GET, "/clients/:id/sites", sites_list, STAFF },
+	{ POST, "/clients/:id/sites", sites_create, STAFF },
+	{ POST, "/sites/:id", sites_update, STAFF },
+	{ POST, "/sites/:id/delete", sites_delete, STAFF },
+	{ GET, "/clients/:id/assets", assets_list, STAFF },
+	{ POST, "/clients/:id/assets", assets_create, STAFF },
+	{ GET, "/clients/:id/assets/export.csv", imports_export_assets, STAFF },
+	{ GET, "/clients/:id/asset-counts", assets_counts, STAFF },
+	{ GET, "/clients/:id/tokens", agent_tokens, MANAGERS },
+	{ POST, "/clients/:id/tokens", agent_token_create, MANAGERS },
+	{ POST, "/clients/:id/tokens/:token_id/revoke", agent_token_revoke, MANAGERS },
+	{ POST, "/assets/move", assets_move, STAFF },
+	{ GET, "/assets/:id", assets_show, STAFF },
+	{ POST, "/assets/:id", assets_update, STAFF },
+	{ GET, "/import", imports_form, MANAGERS },
+	{ POST, "/import/preview", imports_preview, MANAGERS },
+	{ POST, "/import/:id/commit", imports_commit, MANAGERS },
+	{ GET, "/settings/asset-kinds", assets_kinds, ADMINS },
+	{ POST, "/settings/asset-kinds", assets_kind_add, ADMINS },
+
+	{ HTTP_PUT, "/agent/assets/:external", agent_asset_put, AGENTS },
+	{ HTTP_DELETE, "/agent/assets/:external", agent_asset_delete, AGENTS },
+	{ POST, "/agent/assets", agent_assets_bulk, AGENTS },
 	{ GET, "/contracts", pages_placeholder, STAFF },
 	{ GET, "/invoices", pages_placeholder, MANAGERS },
 	{ GET, "/time", pages_placeholder, STAFF },

@@ -21,6 +21,7 @@
 #include "http.h"
 #include "qr.h"
 #include "req.h"
+#include "view.h"
 #include "sbuf.h"
 #include "settings.h"
 #include "totp.h"
@@ -220,17 +221,6 @@ static const char sql_audit_types[] =
 
 typedef enum td_err (*page_fn)(struct req *);
 
-static const struct settings_tab {
-	const char *label;
-	const char *href;
-	unsigned roles;
-} tabs[] = {
-	{ "Workspace", "/settings", ROLE_ADMIN },
-	{ "Users", "/settings/users", ROLE_ADMIN },
-	{ "API keys", "/settings/apikeys", ROLE_ADMIN },
-	{ "Audit log", "/settings/audit", ROLE_ADMIN | ROLE_MANAGER },
-	{ "Security", "/settings/security", ROLE_STAFF },
-};
 
 static const char *const workspace_fields[] = {
 	"name",		 "currency",	   "time_zone",
@@ -455,19 +445,7 @@ static const char *sniff_image(const unsigned char *p, size_t n)
 static void page(struct req *r, const char *title, const char *view,
 		 const char *href)
 {
-	json_t *v = req_view(r), *list = json_array();
-	size_t i;
-
-	for (i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++)
-		if (tabs[i].roles & (unsigned)r->auth.role)
-			json_array_append_new(
-				list, json_pack("{s:s, s:s, s:b}", "label",
-						tabs[i].label, "href",
-						tabs[i].href, "active",
-						!strcmp(tabs[i].href, href)));
-	json_object_set_new(v, "title", json_string(title));
-	json_object_set_new(v, "settings_tabs", list);
-	r->view_name = view;
+	view_settings_page(r, title, view, href);
 }
 
 /*

@@ -319,3 +319,34 @@ void view_render_error(struct req *r, enum td_err err)
 	}
 	set_body(r, &sb, "text/html; charset=utf-8");
 }
+
+static const struct settings_tab {
+	const char *label;
+	const char *href;
+	unsigned roles;
+} settings_tabs[] = {
+	{ "Workspace", "/settings", ROLE_ADMIN },
+	{ "Users", "/settings/users", ROLE_ADMIN },
+	{ "API keys", "/settings/apikeys", ROLE_ADMIN },
+	{ "Asset kinds", "/settings/asset-kinds", ROLE_ADMIN },
+	{ "Audit log", "/settings/audit", ROLE_ADMIN | ROLE_MANAGER },
+	{ "Security", "/settings/security", ROLE_STAFF },
+};
+
+void view_settings_page(struct req *r, const char *title, const char *view,
+			const char *href)
+{
+	json_t *v = req_view(r), *list = json_array();
+	size_t i;
+
+	for (i = 0; i < sizeof(settings_tabs) / sizeof(settings_tabs[0]); i++)
+		if (settings_tabs[i].roles & (unsigned)r->auth.role)
+			json_array_append_new(
+				list, json_pack("{s:s, s:s, s:b}", "label",
+						settings_tabs[i].label, "href",
+						settings_tabs[i].href, "active",
+						!strcmp(settings_tabs[i].href, href)));
+	json_object_set_new(v, "title", json_string(title));
+	json_object_set_new(v, "settings_tabs", list);
+	r->view_name = view;
+}

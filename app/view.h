@@ -25,6 +25,13 @@ enum td_err view_load(const char *views_dir, struct arena *a,
  */
 enum td_err view_render(struct req *r);
 
+/*
+ * Sets title, template and `settings_tabs` (the settings pages the caller's
+ * role may open, href marked active) for a page under /settings.
+ */
+void view_settings_page(struct req *r, const char *title, const char *view,
+			const char *href);
+
 /* Fills r->body_out with the error page or JSON error for err. */
 void view_render_error(struct req *r, enum td_err err);
 

@@ -51,8 +51,8 @@ def test_every_page_has_a_json_twin_with_the_same_model(app, signed_in):
     model = r.json()
     assert model["title"] == "Home"
     assert {s["label"] for s in model["stats"]} >= {"Pending invites", "Active users"}
-    r = signed_in.get("/clients", headers={"Accept": "application/json"})
-    assert r.json()["section"] == "Clients"
+    r = signed_in.get("/tickets", headers={"Accept": "application/json"})
+    assert r.json()["section"] == "Tickets"
 
 
 def test_healthz_reports_the_database(app):
