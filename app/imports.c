@@ -31,9 +31,8 @@ static const char sql_export_clients[] =
 	"SELECT c.name, coalesce(d.domain, ''), c.contact_email, c.phone,"
 	" c.address, array_to_string(c.tags, '; '), c.payment_terms_days::text,"
 	" c.tax_number, coalesce(c.currency, ''), c.archived_at IS NOT NULL"
-	" FROM clients c LEFT JOIN (SELECT DISTINCT ON (client_id) client_id,"
-	" domain FROM client_domains WHERE tenant_id = app_tenant()"
-	" ORDER BY client_id, is_primary DESC, id) d ON d.client_id = c.id"
+	" FROM clients c LEFT JOIN client_domains d ON d.tenant_id = c.tenant_id"
+	" AND d.client_id = c.id AND d.is_primary"
 	" WHERE c.tenant_id = app_tenant() AND c.merged_into IS NULL"
 	" ORDER BY lower(c.name), c.id";
 static const char sql_export_contacts[] =
@@ -165,7 +164,7 @@ enum {
 };
 
 static const struct column client_cols[CL__MAX] = {
-	{ "name", "Required. Up to 200 characters.", true, true },
+	{ "name", "Up to 200 characters.", true, true },
 	{ "domain", "The email domain, e.g. acme.com. Mail from it goes to this client.",
 	  false, true },
 	{ "contact_email", "The client's main email address.", false, true },
@@ -179,9 +178,9 @@ static const struct column client_cols[CL__MAX] = {
 	  false, false },
 };
 static const struct column contact_cols[CT__MAX] = {
-	{ "client", "Required. The client's name or one of its domains.", true,
+	{ "client", "The client's name, or one of its domains.", true,
 	  true },
-	{ "name", "Required. Up to 200 characters.", true, true },
+	{ "name", "Up to 200 characters.", true, true },
 	{ "email", "Needed for portal users.", false, true },
 	{ "phone", "Up to 50 characters.", false, false },
 	{ "job_title", "Up to 200 characters.", false, false },
@@ -191,9 +190,9 @@ static const struct column contact_cols[CT__MAX] = {
 	{ "vip", "yes or no. Escalated under the SLA.", false, false },
 };
 static const struct column asset_cols[AS__MAX] = {
-	{ "client", "Required. The client's name or one of its domains.", true,
+	{ "client", "The client's name, or one of its domains.", true,
 	  true },
-	{ "name", "Required. Up to 200 characters.", true, true },
+	{ "name", "Up to 200 characters.", true, true },
 	{ "kind",
 	  "workstation, server, network, m365_user, domain, other or one of your own kinds. Empty: other.",
 	  false, true },
@@ -901,14 +900,22 @@ static enum td_err clients_match(struct req *r, struct batch *b)
 		if (e == NULL)
 			continue;
 		k = (int)e->val;
-		row_skip(w, arena_printf(
-				    r->arena, "%s %s %s exists",
-				    !strcmp(db_text(cl.res, k, 2), w->key[0]) ?
-					    "matches" :
-					    "its domain belongs to",
-				    is_true(cl.res, k, 3) ? "archived client" :
-							    "client",
-				    db_text(cl.res, k, 1)));
+		if (strcmp(db_text(cl.res, k, 2), w->key[0]) != 0)
+			row_skip(w, arena_printf(r->arena,
+						 "domain %s belongs to %s%s",
+						 w->v[CL_DOMAIN],
+						 is_true(cl.res, k, 3) ?
+							 "archived client " :
+							 "",
+						 db_text(cl.res, k, 1)));
+		else if (is_true(cl.res, k, 3))
+			row_skip(w, arena_printf(
+					    r->arena,
+					    "archived client %s has this name: restore it instead",
+					    db_text(cl.res, k, 1)));
+		else
+			row_skip(w, arena_printf(r->arena, "client %s exists",
+						 db_text(cl.res, k, 1)));
 	}
 	dedupe(r, b, 0, "name");
 	dedupe(r, b, 1, "domain");
@@ -1143,6 +1150,10 @@ static enum td_err check_batch(struct req *r, enum import_kind kind,
 	req_own_json(r, b->ignored);
 	lim.max_rows = IMPORT_MAX_ROWS + 1; /* and the header row */
 	err = csv_parse(r->arena, body, len, &lim, &c, &why);
+	if (err == TD_ETOOBIG && why != NULL && strstr(why, " rows") != NULL)
+		why = arena_printf(r->arena,
+				   "the file has more than %d rows: split it",
+				   IMPORT_MAX_ROWS);
 	if (err != TD_OK) {
 		row_error(r, b, NULL, "", why ? why : "the file is not CSV");
 		return TD_OK;
