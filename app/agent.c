@@ -66,50 +66,49 @@ static const char sql_sites_add[] =
  * The arbiter index, not a join the planner might misjudge on a table
  * that grew since it was analysed, finds each existing row.
  */
-#define SQL_UPSERT                                                              \
-	"WITH x AS (SELECT x.*, s.id AS sid"                                    \
-	" FROM jsonb_to_recordset($2::jsonb) AS x(external_id text, name text," \
-	" kind text, category text, serial text, os text, notes text,"          \
-	" billable boolean, site text)"                                         \
-	" LEFT JOIN sites s ON s.tenant_id = app_tenant()"                      \
-	" AND s.client_id = $1::bigint AND lower(s.name) = lower(x.site)),"     \
-	" m AS (SELECT x.external_id, a.id, x.name,"                            \
-	" coalesce(x.kind, a.kind, 'other') AS kind,"                           \
-	" coalesce(x.category, a.category, '') AS category,"                    \
-	" coalesce(x.serial, a.serial, '') AS serial,"                          \
-	" coalesce(x.os, a.os, '') AS os,"                                      \
-	" coalesce(x.notes, a.notes, '') AS notes,"                             \
-	" coalesce(x.billable, a.billable, true) AS billable,"                  \
-	" CASE WHEN x.site IS NULL THEN a.site_id ELSE x.sid END AS site_id,"   \
-	" a.last_seen_at, a.id IS NOT NULL AND a.archived_at IS NULL"           \
-	" AND (a.name, a.kind, a.category, a.serial, a.os, a.notes,"            \
-	" a.billable, a.site_id) IS NOT DISTINCT FROM (x.name,"                 \
-	" coalesce(x.kind, a.kind), coalesce(x.category, a.category),"          \
-	" coalesce(x.serial, a.serial), coalesce(x.os, a.os),"                  \
-	" coalesce(x.notes, a.notes), coalesce(x.billable, a.billable),"        \
-	" CASE WHEN x.site IS NULL THEN a.site_id ELSE x.sid END) AS same"      \
-	" FROM x LEFT JOIN assets a ON a.tenant_id = app_tenant()"              \
-	" AND a.client_id = $1::bigint AND a.external_id = x.external_id),"     \
-	" i AS (INSERT INTO assets AS a (tenant_id, client_id, external_id,"    \
-	" name, kind, category, serial, os, notes, billable, site_id,"          \
-	" last_seen_at) SELECT app_tenant(), $1::bigint, external_id, name,"    \
-	" kind, category, serial, os, notes, billable, site_id, now() FROM m"   \
-	" WHERE NOT m.same OR m.last_seen_at IS NULL"                           \
-	" OR m.last_seen_at < now() - interval '1 hour'"                        \
-	" ON CONFLICT (tenant_id, client_id, external_id)"                      \
-	" WHERE external_id IS NOT NULL DO UPDATE SET name = EXCLUDED.name,"    \
-	" kind = EXCLUDED.kind, category = EXCLUDED.category,"                  \
-	" serial = EXCLUDED.serial, os = EXCLUDED.os, notes = EXCLUDED.notes,"  \
-	" billable = EXCLUDED.billable, site_id = EXCLUDED.site_id,"            \
-	" archived_at = NULL, last_seen_at = now(),"                            \
-	" updated_at = CASE WHEN a.archived_at IS NULL AND (a.name, a.kind,"    \
-	" a.category, a.serial, a.os, a.notes, a.billable, a.site_id)"          \
-	" IS NOT DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind,"                  \
-	" EXCLUDED.category, EXCLUDED.serial, EXCLUDED.os, EXCLUDED.notes,"     \
+#define SQL_UPSERT                                                               \
+	"WITH x AS (SELECT x.*, s.id AS sid"                                     \
+	" FROM jsonb_to_recordset($2::jsonb) AS x(external_id text, name text,"  \
+	" kind text, category text, serial text, os text, notes text,"           \
+	" billable boolean, site text)"                                          \
+	" LEFT JOIN sites s ON s.tenant_id = app_tenant()"                       \
+	" AND s.client_id = $1::bigint AND lower(s.name) = lower(x.site)),"      \
+	" m AS (SELECT x.external_id, a.id, x.name,"                             \
+	" coalesce(x.kind, a.kind, 'other') AS kind,"                            \
+	" coalesce(x.category, a.category, '') AS category,"                     \
+	" coalesce(x.serial, a.serial, '') AS serial,"                           \
+	" coalesce(x.os, a.os, '') AS os,"                                       \
+	" coalesce(x.notes, a.notes, '') AS notes,"                              \
+	" coalesce(x.billable, a.billable, true) AS billable,"                   \
+	" CASE WHEN x.site IS NULL THEN a.site_id ELSE x.sid END AS site_id,"    \
+	" a.last_seen_at, a.id IS NOT NULL AND a.archived_at IS NULL"            \
+	" AND (a.name, a.kind, a.category, a.serial, a.os, a.notes,"             \
+	" a.billable, a.site_id) IS NOT DISTINCT FROM (x.name,"                  \
+	" coalesce(x.kind, a.kind), coalesce(x.category, a.category),"           \
+	" coalesce(x.serial, a.serial), coalesce(x.os, a.os),"                   \
+	" coalesce(x.notes, a.notes), coalesce(x.billable, a.billable),"         \
+	" CASE WHEN x.site IS NULL THEN a.site_id ELSE x.sid END) AS same"       \
+	" FROM x LEFT JOIN assets a ON a.tenant_id = app_tenant()"               \
+	" AND a.client_id = $1::bigint AND a.external_id = x.external_id),"      \
+	" i AS (INSERT INTO assets AS a (tenant_id, client_id, external_id,"     \
+	" name, kind, category, serial, os, notes, billable, site_id,"           \
+	" last_seen_at) SELECT app_tenant(), $1::bigint, external_id, name,"     \
+	" kind, category, serial, os, notes, billable, site_id, now() FROM m"    \
+	" WHERE NOT m.same OR m.last_seen_at IS NULL"                            \
+	" OR m.last_seen_at < now() - interval '1 hour'"                         \
+	" ON CONFLICT (tenant_id, client_id, external_id)"                       \
+	" WHERE external_id IS NOT NULL DO UPDATE SET name = EXCLUDED.name,"     \
+	" kind = EXCLUDED.kind, category = EXCLUDED.category,"                   \
+	" serial = EXCLUDED.serial, os = EXCLUDED.os, notes = EXCLUDED.notes,"   \
+	" billable = EXCLUDED.billable, site_id = EXCLUDED.site_id,"             \
+	" archived_at = NULL, last_seen_at = now(),"                             \
+	" updated_at = CASE WHEN a.archived_at IS NULL AND (a.name, a.kind,"     \
+	" a.category, a.serial, a.os, a.notes, a.billable, a.site_id)"           \
+	" IS NOT DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind,"                   \
+	" EXCLUDED.category, EXCLUDED.serial, EXCLUDED.os, EXCLUDED.notes,"      \
 	" EXCLUDED.billable, EXCLUDED.site_id) THEN a.updated_at ELSE now() END" \
 	" RETURNING a.id, a.external_id, a.xmax = 0 AS inserted)"
-static const char sql_put[] =
-	SQL_UPSERT
+static const char sql_put[] = SQL_UPSERT
 	" SELECT coalesce(i.id, m.id), m.name, m.kind, m.category, m.billable,"
 	" coalesce(i.inserted, false), m.same, i.id IS NULL AND m.id IS NULL"
 	" FROM m LEFT JOIN i ON i.external_id = m.external_id";
@@ -118,8 +117,7 @@ static const char sql_put[] =
  * counts add up to the assets sent: an asset another call created a
  * moment before counts as updated.
  */
-static const char sql_bulk[] =
-	SQL_UPSERT
+static const char sql_bulk[] = SQL_UPSERT
 	", ar AS (UPDATE assets a SET archived_at = now(), updated_at = now()"
 	" WHERE $3::boolean AND a.tenant_id = app_tenant()"
 	" AND a.client_id = $1::bigint AND a.external_id IS NOT NULL"
@@ -322,8 +320,8 @@ static json_t *check_asset(struct check *c, json_t *in, const char *ext)
 		} else {
 			lower = arena_strdup(c->r->arena, kind);
 			for (i = 0; lower[i] != '\0'; i++)
-				lower[i] = (char)tolower(
-					(unsigned char)lower[i]);
+				lower[i] =
+					(char)tolower((unsigned char)lower[i]);
 			kind = lower;
 			if (!kind_known(c->kinds, kind))
 				note(c, "kind", kind_choices(c->r, c->kinds));
@@ -359,8 +357,9 @@ static json_t *check_asset(struct check *c, json_t *in, const char *ext)
 static enum td_err need_agent(struct req *r)
 {
 	if (r->auth.kind != AUTH_AGENT || r->auth.client_id <= 0)
-		return req_fail(r, TD_EFORBID,
-				"only an enrollment token may call the agent API");
+		return req_fail(
+			r, TD_EFORBID,
+			"only an enrollment token may call the agent API");
 	if (!json_is_object(r->json_body) && r->method != HTTP_DELETE)
 		return req_fail(
 			r, TD_EINPUT,
@@ -475,9 +474,9 @@ enum td_err agent_asset_put(struct req *r)
 		req_view(r), "asset",
 		json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:b}", "id",
 			  (json_int_t)db_int(res, 0, 0), "external_id", ext,
-			  "name", db_text(res, 0, 1), "kind", db_text(res, 0, 2),
-			  "category", db_text(res, 0, 3), "billable",
-			  is_true(res, 0, 4), "archived", false));
+			  "name", db_text(res, 0, 1), "kind",
+			  db_text(res, 0, 2), "category", db_text(res, 0, 3),
+			  "billable", is_true(res, 0, 4), "archived", false));
 	r->status = created ? 201 : 200;
 	if (!created && is_true(res, 0, 6))
 		return TD_OK;
@@ -556,23 +555,24 @@ static bool note_duplicates(struct req *r, json_t *items)
 	}
 	qsort(v, n, sizeof(*v), by_external_id);
 	for (i = 1; i < n; i++) {
-		if (strcmp(json_string_value(json_object_get(v[i - 1],
-							     "external_id")),
-			   json_string_value(json_object_get(
-				   v[i], "external_id"))) != 0)
+		if (strcmp(json_string_value(
+				   json_object_get(v[i - 1], "external_id")),
+			   json_string_value(
+				   json_object_get(v[i], "external_id"))) != 0)
 			continue;
 		dup = true;
 		form_error(
 			r,
-			arena_printf(r->arena, "assets[%" JSON_INTEGER_FORMAT
-					       "].external_id",
-				     json_integer_value(
-					     json_object_get(v[i], "i"))),
-			arena_printf(r->arena,
-				     "appears twice: also assets[%" JSON_INTEGER_FORMAT
-				     "]",
-				     json_integer_value(
-					     json_object_get(v[i - 1], "i"))));
+			arena_printf(
+				r->arena,
+				"assets[%" JSON_INTEGER_FORMAT "].external_id",
+				json_integer_value(json_object_get(v[i], "i"))),
+			arena_printf(
+				r->arena,
+				"appears twice: also assets[%" JSON_INTEGER_FORMAT
+				"]",
+				json_integer_value(
+					json_object_get(v[i - 1], "i"))));
 	}
 	for (i = 0; i < n; i++)
 		json_object_del(v[i], "i");
@@ -646,9 +646,9 @@ enum td_err agent_assets_bulk(struct req *r)
 	updated = db_int(res, 0, 1);
 	unchanged = db_int(res, 0, 2);
 	archived = db_int(res, 0, 3);
-	after = json_pack("{s:I, s:I, s:I, s:I}", "created", created,
-			  "updated", updated, "unchanged", unchanged,
-			  "archived", archived);
+	after = json_pack("{s:I, s:I, s:I, s:I}", "created", created, "updated",
+			  updated, "unchanged", unchanged, "archived",
+			  archived);
 	req_own_json(r, after);
 	json_object_update(req_view(r), after);
 	if (created + updated + archived == 0 && sites == 0)
@@ -698,11 +698,11 @@ static enum td_err tokens_view(struct req *r, const struct clientctx *c)
 			  "base_url", r->ctx->conf->base_url, "bulk_url",
 			  arena_printf(r->arena, "%s/api/v1/agent/assets",
 				       r->ctx->conf->base_url)));
-	json_object_set_new(
-		v, "title",
-		json_string(arena_printf(r->arena, "RMM agents · %s", c->name)));
-	json_object_set_new(v, "can_add", json_boolean(!c->archived &&
-						       !c->merged));
+	json_object_set_new(v, "title",
+			    json_string(arena_printf(
+				    r->arena, "RMM agents · %s", c->name)));
+	json_object_set_new(v, "can_add",
+			    json_boolean(!c->archived && !c->merged));
 	r->view_name = "agent/tokens";
 	return TD_OK;
 }
@@ -741,16 +741,18 @@ enum td_err agent_token_create(struct req *r)
 		return err;
 	if (c.archived || c.merged) {
 		if (r->want_json)
-			return req_fail(r, TD_ECONFLICT,
-					"client %s is archived: restore it first",
-					c.name);
+			return req_fail(
+				r, TD_ECONFLICT,
+				"client %s is archived: restore it first",
+				c.name);
 		err = tokens_view(r, &c);
 		if (err != TD_OK)
 			return err;
 		r->error_detail = "the client is archived";
 		json_object_set_new(
 			req_view(r), "error",
-			json_string("This client is archived. Restore it before adding an agent."));
+			json_string(
+				"This client is archived. Restore it before adding an agent."));
 		r->status = 409;
 		return TD_OK;
 	}
@@ -795,7 +797,8 @@ enum td_err agent_token_create(struct req *r)
 					      "key", key));
 		return TD_OK;
 	}
-	/* A page, not a redirect: the key must not travel in a cookie or URL. */
+	/* A page, not a redirect: the key must not travel in a cookie or URL.
+	 */
 	err = tokens_view(r, &c);
 	if (err != TD_OK)
 		return err;
@@ -805,8 +808,9 @@ enum td_err agent_token_create(struct req *r)
 				      "name", name, "key", key));
 	json_object_set_new(
 		v, "flash",
-		json_pack("[{s:s, s:s}]", "kind", "ok", "text",
-			  "Agent added. Copy its token now: it is not shown again."));
+		json_pack(
+			"[{s:s, s:s}]", "kind", "ok", "text",
+			"Agent added. Copy its token now: it is not shown again."));
 	return TD_OK;
 }
 
@@ -839,11 +843,10 @@ enum td_err agent_token_revoke(struct req *r)
 		if (PQntuples(res) != 1)
 			return req_fail(r, TD_ENOENT, "no agent token %" PRId64,
 					token_id);
-		json_object_set_new(req_view(r), "token",
-				    json_pack("{s:I, s:s, s:b}", "id",
-					      (json_int_t)token_id, "name",
-					      db_text(res, 0, 0), "revoked",
-					      true));
+		json_object_set_new(
+			req_view(r), "token",
+			json_pack("{s:I, s:s, s:b}", "id", (json_int_t)token_id,
+				  "name", db_text(res, 0, 0), "revoked", true));
 		if (!r->want_json) {
 			form_flash(r, "info",
 				   "That agent's token was revoked already.");
@@ -865,10 +868,12 @@ enum td_err agent_token_revoke(struct req *r)
 				      (json_int_t)token_id, "name",
 				      db_text(res, 0, 0), "revoked", true));
 	if (!r->want_json) {
-		form_flash(r, "ok",
-			   arena_printf(r->arena,
-					"Agent %s's token is revoked: it can no longer send assets.",
-					db_text(res, 0, 0)));
+		form_flash(
+			r, "ok",
+			arena_printf(
+				r->arena,
+				"Agent %s's token is revoked: it can no longer send assets.",
+				db_text(res, 0, 0)));
 		r->redirect = back;
 	}
 	return TD_OK;

@@ -34,8 +34,9 @@ static enum td_err fail(struct parser *p, enum td_err err, size_t line,
 
 static enum td_err too_long(struct parser *p, size_t line)
 {
-	*p->why = arena_printf(p->a, "line %zu: a field is longer than %zu bytes",
-			       line, p->lim->max_field);
+	*p->why =
+		arena_printf(p->a, "line %zu: a field is longer than %zu bytes",
+			     line, p->lim->max_field);
 	return TD_ETOOBIG;
 }
 
@@ -135,13 +136,14 @@ static enum td_err after_field(struct parser *p, bool *more)
 		return fail(p, TD_EINPUT, p->line,
 			    "a carriage return without a line feed");
 	default:
-		return fail(p, TD_EINPUT, p->line,
-			    "text after a closing quote (a field in quotes must end at the quote)");
+		return fail(
+			p, TD_EINPUT, p->line,
+			"text after a closing quote (a field in quotes must end at the quote)");
 	}
 }
 
-static void add_row(struct parser *p, struct csv *out, size_t *cap,
-		    size_t line, const char **fields, size_t n)
+static void add_row(struct parser *p, struct csv *out, size_t *cap, size_t line,
+		    const char **fields, size_t n)
 {
 	struct csv_row *rows, *row;
 
@@ -164,7 +166,8 @@ enum td_err csv_parse(struct arena *a, const char *s, size_t len,
 		      const char **why)
 {
 	struct parser p = { a, s, len, 0, 1, lim, why };
-	const char **fields = arena_alloc_raw(a, lim->max_cols * sizeof(*fields));
+	const char **fields =
+		arena_alloc_raw(a, lim->max_cols * sizeof(*fields));
 	size_t cap = 0, n, line;
 	enum td_err err;
 	bool more;
@@ -184,10 +187,10 @@ enum td_err csv_parse(struct arena *a, const char *s, size_t len,
 		n = 0;
 		do {
 			if (n == lim->max_cols)
-				return fail(&p, TD_ETOOBIG, line,
-					    arena_printf(a,
-							 "more than %zu columns",
-							 lim->max_cols));
+				return fail(
+					&p, TD_ETOOBIG, line,
+					arena_printf(a, "more than %zu columns",
+						     lim->max_cols));
 			if (p.pos < p.len && s[p.pos] == '"') {
 				p.pos++;
 				err = quoted(&p, &fields[n]);
@@ -210,8 +213,8 @@ static bool formula_like(const char *s)
 {
 	while (*s == '\'')
 		s++;
-	return *s == '=' || *s == '+' || *s == '-' || *s == '@' ||
-	       *s == '\t' || *s == '\r';
+	return *s == '=' || *s == '+' || *s == '-' || *s == '@' || *s == '\t' ||
+	       *s == '\r';
 }
 
 void csv_add_field(struct sbuf *sb, const char *s)

@@ -165,7 +165,8 @@ enum {
 
 static const struct column client_cols[CL__MAX] = {
 	{ "name", "Up to 200 characters.", true, true },
-	{ "domain", "The email domain, e.g. acme.com. Mail from it goes to this client.",
+	{ "domain",
+	  "The email domain, e.g. acme.com. Mail from it goes to this client.",
 	  false, true },
 	{ "contact_email", "The client's main email address.", false, true },
 	{ "phone", "Up to 50 characters.", false, false },
@@ -178,20 +179,19 @@ static const struct column client_cols[CL__MAX] = {
 	  false, false },
 };
 static const struct column contact_cols[CT__MAX] = {
-	{ "client", "The client's name, or one of its domains.", true,
-	  true },
+	{ "client", "The client's name, or one of its domains.", true, true },
 	{ "name", "Up to 200 characters.", true, true },
 	{ "email", "Needed for portal users.", false, true },
 	{ "phone", "Up to 50 characters.", false, false },
 	{ "job_title", "Up to 200 characters.", false, false },
-	{ "billing", "yes or no (empty: no). Receives invoices.", false, false },
+	{ "billing", "yes or no (empty: no). Receives invoices.", false,
+	  false },
 	{ "portal", "yes or no. May use the client portal.", false, false },
 	{ "technical", "yes or no. A technical contact.", false, false },
 	{ "vip", "yes or no. Escalated under the SLA.", false, false },
 };
 static const struct column asset_cols[AS__MAX] = {
-	{ "client", "The client's name, or one of its domains.", true,
-	  true },
+	{ "client", "The client's name, or one of its domains.", true, true },
 	{ "name", "Up to 200 characters.", true, true },
 	{ "kind",
 	  "workstation, server, network, m365_user, domain, other or one of your own kinds. Empty: other.",
@@ -206,7 +206,12 @@ static const struct column asset_cols[AS__MAX] = {
 	  false, true },
 };
 
-enum import_kind { IMPORT_CLIENTS, IMPORT_CONTACTS, IMPORT_ASSETS, IMPORT__MAX };
+enum import_kind {
+	IMPORT_CLIENTS,
+	IMPORT_CONTACTS,
+	IMPORT_ASSETS,
+	IMPORT__MAX
+};
 
 static const struct kind_def {
 	const char *key;
@@ -240,10 +245,10 @@ enum row_status { ROW_NEW, ROW_SKIP, ROW_ERROR, ROW_BLANK };
 struct row {
 	size_t no; /* as a spreadsheet numbers it: the header is row 1 */
 	enum row_status status;
-	const char **v;	  /* by column of the kind: trimmed, "" if absent */
-	const char *note; /* why it is skipped, or what is wrong */
-	json_t *item;	  /* what to insert (valid rows) */
-	int64_t client;	  /* contacts and assets: the resolved client */
+	const char **v;	    /* by column of the kind: trimmed, "" if absent */
+	const char *note;   /* why it is skipped, or what is wrong */
+	json_t *item;	    /* what to insert (valid rows) */
+	int64_t client;	    /* contacts and assets: the resolved client */
 	const char *key[2]; /* what it is matched on (lowered), if anything */
 };
 
@@ -301,8 +306,8 @@ static char *ascii_lower(struct req *r, const char *s)
 	return out;
 }
 
-static void map_add(struct req *r, struct map *m, const char *key,
-		    size_t rank, size_t val)
+static void map_add(struct req *r, struct map *m, const char *key, size_t rank,
+		    size_t val)
 {
 	struct entry *v;
 
@@ -409,12 +414,12 @@ static void need(struct req *r, struct batch *b, struct row *w, int col,
 {
 	if (*w->v[col] == '\0')
 		row_error(r, b, w, b->def->cols[col].name,
-			  arena_printf(r->arena,
-				       "enter a %s (up to %zu characters)",
-				       !strcmp(b->def->cols[col].name, "client") ?
-					       "client name or domain" :
-					       b->def->cols[col].name,
-				       max));
+			  arena_printf(
+				  r->arena, "enter a %s (up to %zu characters)",
+				  !strcmp(b->def->cols[col].name, "client") ?
+					  "client name or domain" :
+					  b->def->cols[col].name,
+				  max));
 	else
 		too_long(r, b, w, col, max);
 }
@@ -544,15 +549,16 @@ static void check_client(struct req *r, struct batch *b, struct row *w)
 			row_error(r, b, w, "payment_terms_days",
 				  "use a whole number of days from 0 to 365");
 	}
-	currency = ascii_lower(r, v[CL_CURRENCY]);
+	currency = arena_strdup(r->arena, v[CL_CURRENCY]);
 	for (i = 0; currency[i] != '\0'; i++)
 		currency[i] = (char)toupper((unsigned char)currency[i]);
 	if (*currency != '\0' &&
 	    (strlen(currency) != 3 || !isupper((unsigned char)currency[0]) ||
 	     !isupper((unsigned char)currency[1]) ||
 	     !isupper((unsigned char)currency[2])))
-		row_error(r, b, w, "currency",
-			  "use a three-letter code such as GBP, or leave it empty");
+		row_error(
+			r, b, w, "currency",
+			"use a three-letter code such as GBP, or leave it empty");
 	if (w->status == ROW_ERROR) {
 		json_decref(tags);
 		return;
@@ -619,8 +625,9 @@ static void check_asset(struct req *r, struct batch *b, struct row *w,
 	need(r, b, w, AS_CLIENT, 200);
 	need(r, b, w, AS_NAME, 200);
 	if (!kind_known(tenant_kinds, kind))
-		row_error(r, b, w, "kind",
-			  "not a kind: use workstation, server, network, m365_user, domain, other or one of your own");
+		row_error(
+			r, b, w, "kind",
+			"not a kind: use workstation, server, network, m365_user, domain, other or one of your own");
 	too_long(r, b, w, AS_CATEGORY, 100);
 	too_long(r, b, w, AS_SITE, 200);
 	too_long(r, b, w, AS_SERIAL, 200);
@@ -629,10 +636,10 @@ static void check_asset(struct req *r, struct batch *b, struct row *w,
 	billable = flag(r, b, w, AS_BILLABLE, true);
 	if (w->status == ROW_ERROR)
 		return;
-	w->item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name",
-			    v[AS_NAME], "kind", kind, "category",
-			    v[AS_CATEGORY], "serial", v[AS_SERIAL], "os",
-			    v[AS_OS], "billable", billable);
+	w->item =
+		json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", v[AS_NAME],
+			  "kind", kind, "category", v[AS_CATEGORY], "serial",
+			  v[AS_SERIAL], "os", v[AS_OS], "billable", billable);
 	json_object_set_new(w->item, "external_id",
 			    *v[AS_EXTERNAL] ? json_string(v[AS_EXTERNAL]) :
 					      json_null());
@@ -660,8 +667,8 @@ static const char *header_name(struct req *r, const char *s)
  * (-1: none). False (noted) when a column repeats or a required one is
  * missing.
  */
-static bool map_header(struct req *r, struct batch *b,
-		       const struct csv_row *h, int *where)
+static bool map_header(struct req *r, struct batch *b, const struct csv_row *h,
+		       int *where)
 {
 	const char *name;
 	size_t i, c;
@@ -726,8 +733,7 @@ static void split_rows(struct req *r, struct batch *b, const struct csv *c,
 	for (i = 0; i < b->nrows; i++) {
 		w = &b->rows[i];
 		w->no = i + 2;
-		w->v = arena_alloc_raw(r->arena,
-				       b->def->ncols * sizeof(*w->v));
+		w->v = arena_alloc_raw(r->arena, b->def->ncols * sizeof(*w->v));
 		blank = true;
 		for (k = 0; k < c->rows[i + 1].n; k++)
 			if (*trimmed(r, c->rows[i + 1].f[k]) != '\0')
@@ -738,16 +744,23 @@ static void split_rows(struct req *r, struct batch *b, const struct csv *c,
 		}
 		b->count++;
 		for (k = 0; k < b->def->ncols; k++) {
-			s = where[k] >= 0 && (size_t)where[k] < c->rows[i + 1].n ?
+			s = where[k] >= 0 && (size_t)where[k] <
+						     c->rows[i + 1].n ?
 				    c->rows[i + 1].f[where[k]] :
 				    "";
 			w->v[k] = trimmed(r, csv_unneutralise(s));
 		}
-		if (c->rows[i + 1].n > width)
-			row_error(r, b, w, "",
-				  arena_printf(r->arena,
-					       "the row has %zu fields; the header row has %zu",
-					       c->rows[i + 1].n, width));
+		/* Empty cells past the header's (Excel pads rows) are fine. */
+		for (k = width; k < c->rows[i + 1].n; k++)
+			if (*trimmed(r, c->rows[i + 1].f[k]) != '\0')
+				break;
+		if (k < c->rows[i + 1].n)
+			row_error(
+				r, b, w, "",
+				arena_printf(
+					r->arena,
+					"the row has %zu fields; the header row has %zu",
+					c->rows[i + 1].n, width));
 	}
 }
 
@@ -909,10 +922,12 @@ static enum td_err clients_match(struct req *r, struct batch *b)
 							 "",
 						 db_text(cl.res, k, 1)));
 		else if (is_true(cl.res, k, 3))
-			row_skip(w, arena_printf(
-					    r->arena,
-					    "archived client %s has this name: restore it instead",
-					    db_text(cl.res, k, 1)));
+			row_skip(
+				w,
+				arena_printf(
+					r->arena,
+					"archived client %s has this name: restore it instead",
+					db_text(cl.res, k, 1)));
 		else
 			row_skip(w, arena_printf(r->arena, "client %s exists",
 						 db_text(cl.res, k, 1)));
@@ -942,18 +957,22 @@ static void resolve_clients(struct req *r, struct batch *b,
 		if (e == NULL)
 			e = map_get(&cl->by_domain, lowered[i]);
 		if (e == NULL) {
-			row_error(r, b, w, "client",
-				  arena_printf(r->arena,
-					       "no client is named '%s' or has it as a domain",
-					       w->v[0]));
+			row_error(
+				r, b, w, "client",
+				arena_printf(
+					r->arena,
+					"no client is named '%s' or has it as a domain",
+					w->v[0]));
 			continue;
 		}
 		k = (int)e->val;
 		if (is_true(cl->res, k, 3)) {
-			row_error(r, b, w, "client",
-				  arena_printf(r->arena,
-					       "client %s is archived: restore it first",
-					       db_text(cl->res, k, 1)));
+			row_error(
+				r, b, w, "client",
+				arena_printf(
+					r->arena,
+					"client %s is archived: restore it first",
+					db_text(cl->res, k, 1)));
 			continue;
 		}
 		w->client = db_int(cl->res, k, 0);
@@ -973,8 +992,7 @@ static int id_cmp(const void *pa, const void *pb)
 static const char *client_array(struct req *r, struct batch *b)
 {
 	struct sbuf sb;
-	int64_t *ids = arena_alloc_raw(r->arena,
-				       (b->nrows + 1) * sizeof(*ids));
+	int64_t *ids = arena_alloc_raw(r->arena, (b->nrows + 1) * sizeof(*ids));
 	size_t i, n = 0;
 
 	for (i = 0; i < b->nrows; i++)
@@ -1038,23 +1056,26 @@ static enum td_err contacts_match(struct req *r, struct batch *b)
 		w = live[i];
 		if (w->status != ROW_NEW)
 			continue;
-		w->key[0] = *w->v[CT_EMAIL] ?
-				 arena_printf(r->arena, "%" PRId64 "/e/%s",
-					      w->client, lowered[3 * i + 1]) :
-				 arena_printf(r->arena, "%" PRId64 "/n/%s",
-					      w->client, lowered[3 * i + 2]);
+		w->key[0] =
+			*w->v[CT_EMAIL] ?
+				arena_printf(r->arena, "%" PRId64 "/e/%s",
+					     w->client, lowered[3 * i + 1]) :
+				arena_printf(r->arena, "%" PRId64 "/n/%s",
+					     w->client, lowered[3 * i + 2]);
 		e = map_get(&have, w->key[0]);
 		if (e != NULL)
-			row_skip(w, arena_printf(
-					    r->arena,
-					    "%s exists already (%s with %s)",
-					    *w->v[CT_EMAIL] ? "a contact with this email" :
-							      "a contact with this name",
-					    db_text(res, (int)e->val, 3),
-					    db_text(cl.res,
-						    find_client_row(cl.res,
-								    w->client),
-						    1)));
+			row_skip(w,
+				 arena_printf(
+					 r->arena,
+					 "%s exists already (%s with %s)",
+					 *w->v[CT_EMAIL] ?
+						 "a contact with this email" :
+						 "a contact with this name",
+					 db_text(res, (int)e->val, 3),
+					 db_text(cl.res,
+						 find_client_row(cl.res,
+								 w->client),
+						 1)));
 	}
 	dedupe(r, b, 0, "client and email or name");
 	return TD_OK;
@@ -1114,11 +1135,11 @@ static enum td_err assets_match(struct req *r, struct batch *b)
 						 w->client, w->v[AS_SERIAL]);
 		e = w->key[0] ? map_get(&have, w->key[0]) : NULL;
 		if (e != NULL)
-			row_skip(w, arena_printf(r->arena, "asset %s has this %s",
-						 db_text(res, (int)e->val, 3),
-						 *w->v[AS_EXTERNAL] ?
-							 "external_id" :
-							 "serial"));
+			row_skip(w, arena_printf(
+					    r->arena, "asset %s has this %s",
+					    db_text(res, (int)e->val, 3),
+					    *w->v[AS_EXTERNAL] ? "external_id" :
+								 "serial"));
 	}
 	dedupe(r, b, 0, "client and external_id or serial");
 	return TD_OK;
@@ -1226,11 +1247,11 @@ static json_t *kinds_json(enum import_kind selected)
 		cols = json_array();
 		for (c = 0; c < kinds[i].ncols; c++)
 			json_array_append_new(
-				cols, json_pack("{s:s, s:s, s:b}", "name",
-						kinds[i].cols[c].name, "hint",
-						kinds[i].cols[c].hint,
-						"required",
-						kinds[i].cols[c].required));
+				cols,
+				json_pack("{s:s, s:s, s:b}", "name",
+					  kinds[i].cols[c].name, "hint",
+					  kinds[i].cols[c].hint, "required",
+					  kinds[i].cols[c].required));
 		json_array_append_new(
 			list,
 			json_pack("{s:s, s:s, s:b, s:o, s:s}", "key",
@@ -1300,8 +1321,8 @@ static void preview_view(struct req *r, struct batch *b, int64_t batch_id,
 
 	for (c = 0; c < b->def->ncols; c++)
 		if (b->def->cols[c].shown)
-			json_array_append_new(cols, json_string(
-							    b->def->cols[c].name));
+			json_array_append_new(
+				cols, json_string(b->def->cols[c].name));
 	for (i = 0; i < b->nrows; i++) {
 		if (b->rows[i].status == ROW_BLANK)
 			continue;
@@ -1340,8 +1361,7 @@ static void preview_view(struct req *r, struct batch *b, int64_t batch_id,
 			    batch_id > 0 ? json_integer((json_int_t)batch_id) :
 					   json_null());
 	json_object_set_new(v, "rows", json_integer((json_int_t)b->count));
-	json_object_set_new(v, "creates",
-			    json_integer((json_int_t)b->creates));
+	json_object_set_new(v, "creates", json_integer((json_int_t)b->creates));
 	json_object_set_new(v, "skips", json_integer((json_int_t)b->skips));
 	json_object_set_new(v, "error_count",
 			    json_integer((json_int_t)b->nerrors));
@@ -1368,11 +1388,10 @@ static void preview_view(struct req *r, struct batch *b, int64_t batch_id,
 			    json_boolean(batch_id > 0 && b->nerrors == 0));
 	json_object_set_new(
 		v, "commit_url",
-		batch_id > 0 ?
-			json_string(arena_printf(
-				r->arena, "/import/%" PRId64 "/commit",
-				batch_id)) :
-			json_null());
+		batch_id > 0 ? json_string(arena_printf(
+				       r->arena, "/import/%" PRId64 "/commit",
+				       batch_id)) :
+			       json_null());
 	r->view_name = "imports/preview";
 }
 
@@ -1413,8 +1432,8 @@ enum td_err imports_preview(struct req *r)
 		form_view(r, kind);
 		return form_reject(r, "imports/form", keep);
 	}
-	if (utf8_len(filename) > 200 || !http_utf8_valid(filename,
-							 strlen(filename)))
+	if (utf8_len(filename) > 200 ||
+	    !http_utf8_valid(filename, strlen(filename)))
 		filename = "";
 	err = check_batch(r, kind, body, len, &b);
 	if (err != TD_OK)
@@ -1592,7 +1611,8 @@ enum td_err imports_commit(struct req *r)
 	err = req_query(r, sql_batch_get, 1, params, &res);
 	if (err != TD_OK)
 		return err;
-	if (PQntuples(res) != 1 || kind_by_key(db_text(res, 0, 0), &kind) == NULL)
+	if (PQntuples(res) != 1 ||
+	    kind_by_key(db_text(res, 0, 0), &kind) == NULL)
 		return req_fail(r, TD_ENOENT, "no import %" PRId64, id);
 	if (is_true(res, 0, 3))
 		return req_fail(r, TD_ECONFLICT,
@@ -1609,7 +1629,8 @@ enum td_err imports_commit(struct req *r)
 				    json_integer((json_int_t)id));
 		json_object_set_new(
 			v, "error",
-			json_string("Nothing was imported: the data changed since the preview, and some rows no longer pass. Fix the file and preview it again."));
+			json_string(
+				"Nothing was imported: the data changed since the preview, and some rows no longer pass. Fix the file and preview it again."));
 		r->error_detail = "some rows no longer pass";
 		r->status = 409;
 		return TD_OK;
@@ -1646,13 +1667,13 @@ enum td_err imports_commit(struct req *r)
 	if (r->want_json)
 		return TD_OK;
 	form_flash(r, "ok",
-		   arena_printf(r->arena, "Imported %zu %s%s.", b.creates,
-				b.creates == 1 ? kinds[kind].one :
-						 kinds[kind].key,
-				b.skips ? arena_printf(r->arena,
-						       "; skipped %zu already there",
-						       b.skips) :
-					  ""));
+		   arena_printf(
+			   r->arena, "Imported %zu %s%s.", b.creates,
+			   b.creates == 1 ? kinds[kind].one : kinds[kind].key,
+			   b.skips ? arena_printf(r->arena,
+						  "; skipped %zu already there",
+						  b.skips) :
+				     ""));
 	r->redirect = after_commit(r, &b);
 	return TD_OK;
 }

@@ -47,8 +47,7 @@ static void test_reading(void)
 
 	err = parse(S("name,domain\nAcme,acme.com\n"), &c, &why);
 	ok(err == TD_OK && c.n == 2 && c.rows[0].n == 2 &&
-		   field_is(&c, 0, 0, "name") &&
-		   field_is(&c, 1, 1, "acme.com"),
+		   field_is(&c, 0, 0, "name") && field_is(&c, 1, 1, "acme.com"),
 	   "plain fields split on commas and LF");
 	err = parse(S("a,b\r\nc,d\r\n"), &c, &why);
 	ok(err == TD_OK && c.n == 2 && field_is(&c, 0, 1, "b") &&
@@ -61,8 +60,7 @@ static void test_reading(void)
 	ok(err == TD_OK && c.n == 2 && field_is(&c, 0, 0, "name"),
 	   "a UTF-8 BOM at the start is skipped");
 	err = parse(S("\"Acme, Inc.\",x\n"), &c, &why);
-	ok(err == TD_OK && c.rows[0].n == 2 &&
-		   field_is(&c, 0, 0, "Acme, Inc."),
+	ok(err == TD_OK && c.rows[0].n == 2 && field_is(&c, 0, 0, "Acme, Inc."),
 	   "a quoted field keeps its comma");
 	err = parse(S("\"say \"\"hi\"\"\",\"\"\"\"\n"), &c, &why);
 	ok(err == TD_OK && field_is(&c, 0, 0, "say \"hi\"") &&
@@ -106,14 +104,17 @@ static void test_errors(void)
 	ok(err == TD_EINPUT && why_is(why, "line 3: unterminated quoted field"),
 	   "an unterminated quote names the line it opened on");
 	err = parse(S("a\n\"x\"y,z\n"), &c, &why);
-	ok(err == TD_EINPUT && why_has(why, "line 2: text after a closing quote"),
+	ok(err == TD_EINPUT &&
+		   why_has(why, "line 2: text after a closing quote"),
 	   "text after a closing quote is refused");
 	err = parse(S("a\nab\"c\n"), &c, &why);
-	ok(err == TD_EINPUT && why_has(why, "line 2: a quote inside an unquoted"),
+	ok(err == TD_EINPUT &&
+		   why_has(why, "line 2: a quote inside an unquoted"),
 	   "a quote inside an unquoted field is refused");
 	err = parse(S("a\rb\n"), &c, &why);
 	ok(err == TD_EINPUT &&
-		   why_has(why, "line 1: a carriage return without a line feed"),
+		   why_has(why,
+			   "line 1: a carriage return without a line feed"),
 	   "a bare CR is refused");
 	err = parse(S("a\nb\0c\n"), &c, &why);
 	ok(err == TD_EINPUT && why_is(why, "line 2: a NUL byte"),
@@ -210,7 +211,7 @@ static void test_writing(void)
 					       "two\nlines", "cr\rhere",
 					       "caf\xc3\xa9" };
 	static const char *const formulas[] = {
-		"=SUM(A1:A2)", "+44 20 7946 0000", "-5", "@cmd", "\tx",
+		"=SUM(A1:A2)", "+44 20 7946 0000", "-5",     "@cmd", "\tx",
 		"\rx",	       "'=already",	   "'plain", "a=b"
 	};
 	const char *out, *why;
