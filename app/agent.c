@@ -368,15 +368,13 @@ static enum td_err need_agent(struct req *r)
 }
 
 /*
- * The external id from the path, checked. The router types parameters
- * named "*_id" as integers, so the route names it ":external"; an RMM's
- * ids are any text ("external_id" is read too, for a numeric-only table).
+ * The external id from the path, checked. The route calls it ":external":
+ * the router takes parameters named "*_id" for integers, and an RMM's ids
+ * are any text.
  */
 static enum td_err path_external_id(struct req *r, const char **ext)
 {
 	*ext = route_arg_str(&r->args, "external");
-	if (*ext == NULL)
-		*ext = route_arg_str(&r->args, "external_id");
 	if (*ext == NULL || **ext == '\0' || utf8_len(*ext) > 200)
 		return req_fail(r, TD_EINPUT,
 				"the external id must be 1 to 200 characters");

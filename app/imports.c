@@ -367,7 +367,7 @@ static const struct kind_def *kind_by_key(const char *key, enum import_kind *k)
 	return NULL;
 }
 
-/* Notes a problem with a row (row 0: the file) for the preview. */
+/* Notes a problem with row w (NULL: the file as a whole) for the preview. */
 static void row_error(struct req *r, struct batch *b, struct row *w,
 		      const char *column, const char *message)
 {

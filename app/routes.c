@@ -5,16 +5,20 @@
 
 #include "accounts.h"
 #include "agent.h"
+#include "alerts.h"
 #include "assets.h"
 #include "auth.h"
 #include "clients.h"
+#include "comments.h"
 #include "contacts.h"
 #include "imports.h"
 #include "pages.h"
+#include "queue.h"
 #include "router.h"
 #include "routes.h"
 #include "settings.h"
 #include "sites.h"
+#include "tickets.h"
 #include "banned.h"
 
 #define GET (HTTP_GET | HTTP_HEAD)
@@ -44,7 +48,30 @@ static const struct route table[] = {
 	{ GET, "/me", accounts_me, ROUTE_JSON, ROLE_STAFF },
 
 	{ GET, "/", pages_home, STAFF },
-	{ GET, "/tickets", pages_placeholder, STAFF },
+	{ GET, "/tickets", queue_list, STAFF },
+	{ POST, "/tickets", tickets_create, STAFF },
+	{ GET, "/tickets/new", tickets_new, STAFF },
+	{ GET, "/tickets/mine", queue_mine, STAFF },
+	{ GET, "/tickets/board", queue_board, STAFF },
+	{ POST, "/tickets/bulk", queue_bulk, STAFF },
+	{ POST, "/tickets/views", queue_view_save, STAFF },
+	{ POST, "/tickets/views/:id/delete", queue_view_delete, STAFF },
+	{ GET, "/tickets/:id", tickets_show, STAFF },
+	{ POST, "/tickets/:id", tickets_update, STAFF },
+	{ POST, "/tickets/:id/close", tickets_close, STAFF },
+	{ POST, "/tickets/:id/reopen", tickets_reopen, STAFF },
+	{ POST, "/tickets/:id/merge", tickets_merge, STAFF },
+	{ POST, "/tickets/:id/move", queue_board_move, STAFF },
+	{ POST, "/tickets/:id/comments", comments_create, STAFF },
+	{ POST, "/tickets/:id/attachments", comments_attach, STAFF },
+	{ POST, "/comments/:id", comments_update, STAFF },
+	{ GET, "/attachments/:id", comments_download, STAFF },
+	{ POST, "/alerts", alerts_intake, ROUTE_JSON, ROLE_STAFF },
+	{ GET, "/settings/alerts", alerts_settings, ADMINS },
+	{ POST, "/settings/alerts", alerts_settings_save, ADMINS },
+	{ GET, "/clients/:id/maintenance", alerts_windows, STAFF },
+	{ POST, "/clients/:id/maintenance", alerts_window_create, MANAGERS },
+	{ POST, "/maintenance/:id/delete", alerts_window_delete, MANAGERS },
 	{ GET, "/clients", clients_list, STAFF },
 	{ POST, "/clients", clients_create, STAFF },
 	{ GET, "/clients/new", clients_new, STAFF },

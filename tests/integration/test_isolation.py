@@ -27,10 +27,17 @@ TABLE_OF = [
     (r"^/settings/apikeys/:id", {"id": "api_keys"}),
     (r"^/settings/tax-rates/:id", {"id": "tax_rates"}),
     (r"^/import/:id", {"id": "import_batches"}),
+    (r"^/tickets/views/:id", {"id": "saved_views"}),
+    (r"^/tickets/:id", {"id": "tickets"}),
+    (r"^/comments/:id", {"id": "ticket_comments"}),
+    (r"^/attachments/:id", {"id": "ticket_attachments"}),
+    (r"^/maintenance/:id", {"id": "maintenance_windows"}),
 ]
 TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",
                  "client_domains", "client_links", "contacts", "sites", "assets",
-                 "asset_history", "enrollment_tokens", "import_batches", "audit_log", "tenants"]
+                 "asset_history", "enrollment_tokens", "import_batches", "tickets",
+                 "ticket_comments", "ticket_attachments", "blobs", "saved_views",
+                 "maintenance_windows", "alert_occurrences", "audit_log", "tenants"]
 
 
 def routes():
@@ -79,6 +86,13 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO invites (tenant_id, email, role, token_hash, link, expires_at) VALUES (%s, 'i@x.y', 'admin', '\\x01', 'l', now() + interval '1 day')", (demo,))
         c.execute("INSERT INTO api_keys (tenant_id, name, role, prefix, key_hash) VALUES (%s, 'k', 'admin', 'td_', '\\x02')", (demo,))
         c.execute("INSERT INTO import_batches (tenant_id, kind, body, rows) VALUES (%s, 'clients', 'name\\nX\\n', 1)", (demo,))
+        uid = c.execute("SELECT id FROM users WHERE tenant_id = %s LIMIT 1", (demo,)).fetchone()[0]
+        tk = c.execute("INSERT INTO tickets (tenant_id, number, subject, client_id) VALUES (%s, 1001, 'Victim ticket', %s) RETURNING id", (demo, cl)).fetchone()[0]
+        cm = c.execute("INSERT INTO ticket_comments (tenant_id, ticket_id, author_user_id, public, body) VALUES (%s, %s, %s, true, 'secret') RETURNING id", (demo, tk, uid)).fetchone()[0]
+        c.execute("INSERT INTO blobs (tenant_id, sha256, size, data) VALUES (%s, sha256('x'), 1, 'x')", (demo,))
+        c.execute("INSERT INTO ticket_attachments (tenant_id, ticket_id, comment_id, sha256, filename, content_type, size) VALUES (%s, %s, %s, sha256('x'), 'x.txt', 'text/plain', 1)", (demo, tk, cm))
+        c.execute("INSERT INTO saved_views (tenant_id, user_id, name, query) VALUES (%s, %s, 'mine', 'assignee=me')", (demo, uid))
+        c.execute("INSERT INTO maintenance_windows (tenant_id, client_id, during) VALUES (%s, %s, tstzrange(now(), now() + interval '1 hour'))", (demo, cl))
     assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
     link = app.run("user", "invite", "--tenant", "rival", "--email", "boss@rival.test",
                    "--role", "admin").stdout.strip()

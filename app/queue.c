@@ -1,0 +1,1099 @@
+/* queue.c: the ticket queue — list, my work, kanban board, bulk actions, saved
+ * views */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "audit.h"
+#include "auth.h"
+#include "clientctx.h"
+#include "db.h"
+#include "form.h"
+#include "http.h"
+#include "queue.h"
+#include "req.h"
+#include "sbuf.h"
+#include "ticketctx.h"
+#include "banned.h"
+
+#define CURSOR_KEY_MAX 64
+#define BOARD_CLOSED   20
+#define BOARD_OPEN_MAX 500
+#define BULK_MAX       200
+#define TAG_LEN	       40
+
+/*
+ * The list: one statement per sort order sharing columns and filters.
+ * Every filter is a parameter that may be NULL, so nothing is built from
+ * input: $1 statuses (text[]), $2 priority, $3 client, $4 assignee,
+ * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
+ * $10 cursor key, $11 cursor id, $12 limit. The last column is the row's
+ * cursor key. Client and assignee names come from joins on the page's
+ * rows only; nothing is counted.
+ */
+#define LIST_COLUMNS                                                           \
+	"SELECT t.id, t.number, t.subject, c.name, t.client_id, u.name,"       \
+	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type," \
+	" extract(epoch FROM now() - t.updated_at)::bigint,"                   \
+	" to_char(t.updated_at AT TIME ZONE 'UTC',"                            \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"
+#define LIST_FROM                                                              \
+	" FROM tickets t JOIN clients c ON c.tenant_id = t.tenant_id"          \
+	" AND c.id = t.client_id LEFT JOIN users u"                            \
+	" ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
+#define LIST_FILTERS                                                           \
+	" WHERE t.tenant_id = app_tenant() AND t.status = ANY($1::text[])"     \
+	" AND ($2::int IS NULL OR t.priority = $2::int)"                       \
+	" AND ($3::bigint IS NULL OR t.client_id = $3::bigint)"                \
+	" AND ($4::bigint IS NULL OR t.assignee_id = $4::bigint)"              \
+	" AND (NOT $5::boolean OR t.assignee_id IS NULL)"                      \
+	" AND ($6::text IS NULL OR t.tags @> ARRAY[$6::text])"                 \
+	" AND ($7::text IS NULL OR t.type = $7::text)"                         \
+	" AND ($8::text IS NULL OR t.source = $8::text)"                       \
+	" AND ($9::text IS NULL OR t.search @@ plainto_tsquery('simple', $9)"  \
+	" OR EXISTS (SELECT 1 FROM ticket_comments m"                          \
+	" WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id"              \
+	" AND m.search @@ plainto_tsquery('simple', $9)))"
+#define TS_KEY                                                                 \
+	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+static const char sql_list_updated[] =
+	LIST_COLUMNS " " TS_KEY LIST_FROM LIST_FILTERS
+		     " AND ($10::text IS NULL OR (t.updated_at, t.id) <"
+		     " ($10::timestamptz, $11::bigint))"
+		     " ORDER BY t.updated_at DESC, t.id DESC LIMIT $12::int";
+/* Identity values are handed out in creation order. */
+static const char sql_list_created[] =
+	LIST_COLUMNS " t.id::text" LIST_FROM LIST_FILTERS
+		     " AND ($10::text IS NULL OR t.id < $11::bigint)"
+		     " ORDER BY t.id DESC LIMIT $12::int";
+/* The key is "<priority>~<updated>", split by the statement. */
+static const char sql_list_priority[] =
+	LIST_COLUMNS " t.priority || '~' || " TS_KEY LIST_FROM LIST_FILTERS
+		     " AND ($10::text IS NULL"
+		     " OR t.priority > split_part($10, '~', 1)::int"
+		     " OR (t.priority = split_part($10, '~', 1)::int"
+		     " AND (t.updated_at, t.id) <"
+		     " (split_part($10, '~', 2)::timestamptz, $11::bigint)))"
+		     " ORDER BY t.priority, t.updated_at DESC, t.id DESC"
+		     " LIMIT $12::int";
+static const char sql_list_number[] =
+	LIST_COLUMNS " t.number::text" LIST_FROM LIST_FILTERS
+		     " AND ($10::text IS NULL OR (t.number, t.id) >"
+		     " ($10::bigint, $11::bigint))"
+		     " ORDER BY t.number, t.id LIMIT $12::int";
+/* The board: open columns by rank, then the most recently closed. */
+static const char sql_board_open[] =
+	LIST_COLUMNS " ''" LIST_FROM LIST_FILTERS
+		     " AND $10::text IS NULL AND $11::bigint IS NULL"
+		     " ORDER BY t.board_rank, t.updated_at DESC, t.id DESC"
+		     " LIMIT $12::int";
+static const char sql_board_closed[] =
+	LIST_COLUMNS " ''" LIST_FROM LIST_FILTERS
+		     " AND $10::text IS NULL AND $11::bigint IS NULL"
+		     " ORDER BY t.closed_at DESC, t.id DESC LIMIT $12::int";
+/*
+ * The filters are parameters that may be NULL; a generic plan cannot
+ * drop them and walks the wrong index. Planned with the values (for the
+ * rest of this transaction only), they fold away.
+ */
+static const char sql_custom_plans[] =
+	"SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
+
+static const char sql_views[] =
+	"SELECT id, name, query FROM saved_views WHERE tenant_id = app_tenant()"
+	" AND user_id = $1 ORDER BY lower(name), id";
+static const char sql_view_save[] =
+	"INSERT INTO saved_views (tenant_id, user_id, name, query)"
+	" VALUES (app_tenant(), $1, $2, $3) ON CONFLICT (tenant_id, user_id,"
+	" name) DO UPDATE SET query = EXCLUDED.query RETURNING id";
+static const char sql_view_delete[] =
+	"DELETE FROM saved_views WHERE tenant_id = app_tenant() AND id = $1"
+	" AND user_id = $2 RETURNING name";
+static const char sql_user_ok[] =
+	"SELECT name FROM users WHERE tenant_id = app_tenant() AND id = $1"
+	" AND active";
+static const char sql_clients[] =
+	"SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
+	" AND archived_at IS NULL AND merged_into IS NULL"
+	" ORDER BY lower(name), id LIMIT 500";
+static const char sql_users[] =
+	"SELECT id, name FROM users WHERE tenant_id = app_tenant() AND active"
+	" ORDER BY lower(name), id";
+
+/* What bulk actions and moves change, before and after. */
+static const char sql_snapshot[] =
+	"SELECT status, priority, assignee_id, to_json(tags)::text, board_rank"
+	" FROM tickets WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_set_assignee[] =
+	"UPDATE tickets SET assignee_id = $2::bigint"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_set_status[] =
+	"UPDATE tickets SET status = $2 WHERE tenant_id = app_tenant()"
+	" AND id = $1";
+static const char sql_set_priority[] =
+	"UPDATE tickets SET priority = $2::smallint"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_add_tag[] =
+	"UPDATE tickets SET tags = array_append(tags, $2::text)"
+	" WHERE tenant_id = app_tenant() AND id = $1"
+	" AND NOT tags @> ARRAY[$2::text]";
+/*
+ * A new rank for $3 in column $2: halfway between the neighbour $1 and
+ * the card on its other side (or one step past it at the column's end).
+ * No row when the neighbour is not in that column.
+ */
+static const char sql_rank_before[] =
+	"SELECT (x.board_rank + coalesce((SELECT max(o.board_rank)"
+	" FROM tickets o WHERE o.tenant_id = app_tenant() AND o.status = $2"
+	" AND o.id <> $3 AND o.board_rank < x.board_rank),"
+	" x.board_rank - 1)) / 2 FROM tickets x"
+	" WHERE x.tenant_id = app_tenant() AND x.id = $1 AND x.status = $2"
+	" AND x.id <> $3";
+static const char sql_rank_after[] =
+	"SELECT (x.board_rank + coalesce((SELECT min(o.board_rank)"
+	" FROM tickets o WHERE o.tenant_id = app_tenant() AND o.status = $2"
+	" AND o.id <> $3 AND o.board_rank > x.board_rank),"
+	" x.board_rank + 1)) / 2 FROM tickets x"
+	" WHERE x.tenant_id = app_tenant() AND x.id = $1 AND x.status = $2"
+	" AND x.id <> $3";
+static const char sql_rank_end[] =
+	"SELECT coalesce(max(board_rank) + 1, 0) FROM tickets"
+	" WHERE tenant_id = app_tenant() AND status = $1 AND id <> $2";
+static const char sql_move[] =
+	"UPDATE tickets SET status = $2, board_rank = $3::float8"
+	" WHERE tenant_id = app_tenant() AND id = $1 RETURNING board_rank";
+
+enum queue_sort {
+	SORT_UPDATED,
+	SORT_CREATED,
+	SORT_PRIORITY,
+	SORT_NUMBER,
+	SORT__MAX
+};
+
+static const struct {
+	const char *key;
+	const char *label;
+	const char *sql;
+} sorts[SORT__MAX] = {
+	{ "updated", "Recently updated", sql_list_updated },
+	{ "created", "Newest", sql_list_created },
+	{ "priority", "Priority", sql_list_priority },
+	{ "number", "Number", sql_list_number },
+};
+
+/* The list's filters as parsed from the query string. */
+struct queue_filter {
+	bool status[TICKET_STATUS__MAX];
+	const char *priority;
+	const char *client_id;
+	const char *assignee; /* as typed: id, "me" or "unassigned" */
+	const char *assignee_id;
+	bool unassigned;
+	const char *tag;
+	const char *type;
+	const char *source;
+	const char *q;
+	enum queue_sort sort;
+};
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A positive id written canonically, as the router takes it. */
+static bool parse_id(const char *s, int64_t *out)
+{
+	const char *p;
+	long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 19)
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (!is_digit(*p))
+			return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+static const char *id_text(struct req *r, int64_t id)
+{
+	return arena_printf(r->arena, "%" PRId64, id);
+}
+
+/* A query parameter, NULL when absent or empty. */
+static const char *query_param(struct req *r, const char *name)
+{
+	const char *v = http_params_get(&r->query_params, name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Text, or null when empty: mustache takes "" for true. */
+static json_t *text_or_null(const char *s)
+{
+	return s == NULL || *s == '\0' ? json_null() : json_string(s);
+}
+
+static json_t *json_from(const char *text)
+{
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	return v != NULL ? v : json_array();
+}
+
+static const char *status_badge(const char *key)
+{
+	switch (ticketctx_status_parse(key)) {
+	case TICKET_NEW:
+		return "badge-new";
+	case TICKET_IN_PROGRESS:
+		return "badge-in-progress";
+	case TICKET_WAITING:
+		return "badge-waiting";
+	case TICKET_CLOSED:
+	case TICKET_STATUS__MAX:
+	default:
+		return "badge-closed";
+	}
+}
+
+/* "3m ago", "5h ago", "2d ago": the list only needs a rough age. */
+static const char *age_text(struct req *r, int64_t s)
+{
+	if (s < 60)
+		return "just now";
+	if (s < 3600)
+		return arena_printf(r->arena, "%" PRId64 "m ago", s / 60);
+	if (s < 86400)
+		return arena_printf(r->arena, "%" PRId64 "h ago", s / 3600);
+	return arena_printf(r->arena, "%" PRId64 "d ago", s / 86400);
+}
+
+static json_t *ticket_row(struct req *r, const PGresult *res, int i)
+{
+	int prio = (int)db_int(res, i, 8);
+	const char *st = db_text(res, i, 7);
+
+	return json_pack(
+		"{s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:s,"
+		" s:s, s:I, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:f}",
+		"id", (json_int_t)db_int(res, i, 0), "number",
+		(json_int_t)db_int(res, i, 1), "ref",
+		arena_printf(r->arena, "T-%s", db_text(res, i, 1)), "url",
+		arena_printf(r->arena, "/tickets/%s", db_text(res, i, 0)),
+		"subject", db_text(res, i, 2), "client_id",
+		(json_int_t)db_int(res, i, 4), "client", db_text(res, i, 3),
+		"assignee", text_or_null(db_text(res, i, 5)), "assignee_id",
+		db_isnull(res, i, 6) ? json_null() :
+				       json_integer(db_int(res, i, 6)),
+		"status", st, "status_label",
+		ticketctx_status_label(ticketctx_status_parse(st)),
+		"status_class", status_badge(st), "priority", (json_int_t)prio,
+		"priority_label", ticketctx_priority_label(prio),
+		"priority_class", arena_printf(r->arena, "badge-p%d", prio),
+		"tags", json_from(db_text(res, i, 9)), "type",
+		db_text(res, i, 10), "updated", age_text(r, db_int(res, i, 11)),
+		"updated_at", db_text(res, i, 12), "source",
+		db_text(res, i, 13), "board_rank",
+		strtod(db_text(res, i, 14), NULL));
+}
+
+/* The statuses as a PostgreSQL array literal of fixed keys. */
+static const char *status_array(struct req *r, const struct queue_filter *f)
+{
+	struct sbuf sb;
+	int i;
+
+	sbuf_init(&sb, r->arena, 48);
+	sbuf_addch(&sb, '{');
+	for (i = 0; i < TICKET_STATUS__MAX; i++) {
+		if (!f->status[i])
+			continue;
+		if (sbuf_cstr(&sb)[1] != '\0')
+			sbuf_addch(&sb, ',');
+		sbuf_adds(&sb, ticketctx_status_key((enum ticket_status)i));
+	}
+	sbuf_addch(&sb, '}');
+	return sbuf_cstr(&sb);
+}
+
+static bool one_of(const char *s, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (!strcmp(s, *keys))
+			return true;
+	return false;
+}
+
+/* Reads the filters; problems go to form_error. */
+static void read_filter(struct req *r, struct queue_filter *f, bool mine)
+{
+	static const char *const types[] = { "incident", "project", NULL };
+	static const char *const sources[] = { "email", "portal", "alert",
+					       "phone", "manual", "api",
+					       NULL };
+	const char *s;
+	bool any = false;
+	enum ticket_status st;
+	int64_t v;
+	size_t i;
+	int k;
+
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < r->query_params.n; i++) {
+		if (strcmp(r->query_params.v[i].name, "status") ||
+		    r->query_params.v[i].value[0] == '\0')
+			continue;
+		st = ticketctx_status_parse(r->query_params.v[i].value);
+		if (st == TICKET_STATUS__MAX) {
+			form_error(
+				r, "status",
+				"choose new, in_progress, waiting or closed");
+			continue;
+		}
+		f->status[st] = true;
+		any = true;
+	}
+	if (!any || mine) {
+		memset(f->status, 0, sizeof(f->status));
+		f->status[TICKET_NEW] = true;
+		f->status[TICKET_IN_PROGRESS] = true;
+		f->status[TICKET_WAITING] = true;
+	}
+	f->priority = query_param(r, "priority");
+	if (f->priority != NULL &&
+	    (strlen(f->priority) != 1 || f->priority[0] < '1' ||
+	     f->priority[0] > '4'))
+		form_error(r, "priority", "choose a priority from 1 to 4");
+	f->client_id = query_param(r, "client_id");
+	if (f->client_id != NULL && !parse_id(f->client_id, &v))
+		form_error(r, "client_id", "not a client");
+	f->assignee = mine ? "me" : query_param(r, "assignee");
+	if (f->assignee != NULL) {
+		if (!strcmp(f->assignee, "me"))
+			f->assignee_id = id_text(r, r->auth.user_id);
+		else if (!strcmp(f->assignee, "unassigned"))
+			f->unassigned = true;
+		else if (parse_id(f->assignee, &v))
+			f->assignee_id = f->assignee;
+		else
+			form_error(r, "assignee",
+				   "choose a person, me or unassigned");
+	}
+	f->tag = query_param(r, "tag");
+	f->type = query_param(r, "type");
+	if (f->type != NULL && !one_of(f->type, types))
+		form_error(r, "type", "choose incident or project");
+	f->source = query_param(r, "source");
+	if (f->source != NULL && !one_of(f->source, sources))
+		form_error(r, "source", "not a ticket source");
+	f->q = query_param(r, "q");
+	s = query_param(r, "sort");
+	f->sort = SORT_UPDATED;
+	if (s != NULL) {
+		for (k = 0; k < SORT__MAX; k++)
+			if (!strcmp(s, sorts[k].key))
+				break;
+		if (k == SORT__MAX)
+			form_error(r, "sort",
+				   "sort by updated, created, priority or "
+				   "number");
+		else
+			f->sort = (enum queue_sort)k;
+	}
+}
+
+static void filter_params(struct req *r, const struct queue_filter *f,
+			  const char **params)
+{
+	params[0] = status_array(r, f);
+	params[1] = f->priority;
+	params[2] = f->client_id;
+	params[3] = f->assignee_id;
+	params[4] = f->unassigned ? "true" : "false";
+	params[5] = f->tag;
+	params[6] = f->type;
+	params[7] = f->source;
+	params[8] = f->q;
+}
+
+static json_t *filter_json(const struct queue_filter *f)
+{
+	json_t *st = json_array(), *o;
+	int i;
+
+	for (i = 0; i < TICKET_STATUS__MAX; i++)
+		if (f->status[i])
+			json_array_append_new(st,
+					      json_string(ticketctx_status_key(
+						      (enum ticket_status)i)));
+	o = json_pack("{s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}",
+		      "status", st, "priority", f->priority, "client_id",
+		      f->client_id, "assignee", f->assignee, "tag", f->tag,
+		      "type", f->type, "source", f->source, "q", f->q, "sort",
+		      sorts[f->sort].key);
+	return o;
+}
+
+/*
+ * The cursor "<id>.<key>": the key must look like what the sort writes
+ * (digits, '-', ':', '.', 'T', 'Z', '~'), so a cast cannot fail.
+ */
+static bool parse_cursor(struct req *r, const char *s, const char **key,
+			 const char **id)
+{
+	const char *dot = strchr(s, '.'), *p;
+	int64_t v;
+
+	if (dot == NULL)
+		return false;
+	if (!parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
+		return false;
+	*id = id_text(r, v);
+	*key = dot + 1;
+	if (**key == '\0' || strlen(*key) > CURSOR_KEY_MAX)
+		return false;
+	for (p = *key; *p != '\0'; p++)
+		if (!is_digit(*p) && strchr("-:.TZ~", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* Choices for the filter form and the bulk form; the saved views. */
+static enum td_err add_choices(struct req *r, const struct queue_filter *f)
+{
+	json_t *v = req_view(r), *a;
+	const char *params[1];
+	PGresult *res;
+	enum td_err err;
+	int i, n;
+
+	err = req_query(r, sql_clients, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	a = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			a,
+			json_pack("{s:s, s:s, s:b}", "id", db_text(res, i, 0),
+				  "name", db_text(res, i, 1), "on",
+				  f->client_id != NULL &&
+					  !strcmp(f->client_id,
+						  db_text(res, i, 0))));
+	json_object_set_new(v, "client_choices", a);
+	err = req_query(r, sql_users, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	a = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			a,
+			json_pack("{s:s, s:s, s:b}", "id", db_text(res, i, 0),
+				  "name", db_text(res, i, 1), "on",
+				  f->assignee_id != NULL && !f->unassigned &&
+					  strcmp(f->assignee, "me") &&
+					  !strcmp(f->assignee_id,
+						  db_text(res, i, 0))));
+	json_object_set_new(v, "user_choices", a);
+	params[0] = id_text(r, r->auth.user_id);
+	err = req_query(r, sql_views, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	a = json_array();
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			a, json_pack("{s:I, s:s, s:s, s:s}", "id",
+				     (json_int_t)db_int(res, i, 0), "name",
+				     db_text(res, i, 1), "query",
+				     db_text(res, i, 2), "href",
+				     arena_printf(r->arena, "/tickets?%s",
+						  db_text(res, i, 2))));
+	json_object_set_new(v, "views", a);
+	return TD_OK;
+}
+
+/* Flags the template needs to mark the current choices. */
+static void add_flags(struct req *r, const struct queue_filter *f)
+{
+	json_t *v = req_view(r), *o = json_object();
+	char key[32];
+	int i;
+
+	for (i = 0; i < TICKET_STATUS__MAX; i++)
+		json_object_set_new(o,
+				    ticketctx_status_key((enum ticket_status)i),
+				    json_boolean(f->status[i]));
+	json_object_set_new(v, "status_on", o);
+	o = json_object();
+	for (i = 1; i <= 4; i++) {
+		snprintf(key, sizeof(key), "p%d", i);
+		json_object_set_new(o, key,
+				    json_boolean(f->priority != NULL &&
+						 f->priority[0] == '0' + i));
+	}
+	json_object_set_new(v, "priority_on", o);
+	o = json_object();
+	for (i = 0; i < SORT__MAX; i++)
+		json_object_set_new(
+			o, sorts[i].key,
+			json_boolean(f->sort == (enum queue_sort)i));
+	json_object_set_new(v, "sort_on", o);
+	json_object_set_new(
+		v, "assignee_on",
+		json_pack("{s:b, s:b}", "me",
+			  f->assignee != NULL && !strcmp(f->assignee, "me"),
+			  "unassigned", f->unassigned));
+	json_object_set_new(
+		v, "type_on",
+		json_pack("{s:b, s:b}", "incident",
+			  f->type != NULL && !strcmp(f->type, "incident"),
+			  "project",
+			  f->type != NULL && !strcmp(f->type, "project")));
+	json_object_set_new(v, "query", json_string(r->query));
+	json_object_set_new(
+		v, "return_to",
+		json_string(*r->query != '\0' ?
+				    arena_printf(r->arena, "/tickets?%s",
+						 r->query) :
+				    "/tickets"));
+}
+
+static enum td_err list_page(struct req *r, bool mine)
+{
+	const char *after = clientctx_after(r), *params[12], *next;
+	const char *key = NULL, *cid = NULL;
+	struct queue_filter f;
+	json_t *v = req_view(r), *rows = json_array();
+	int limit = clientctx_limit(r), i, n;
+	PGresult *res;
+	enum td_err err;
+
+	read_filter(r, &f, mine);
+	if (after != NULL && !parse_cursor(r, after, &key, &cid))
+		form_error(r, "after", "not a valid position in the list");
+	json_object_set_new(v, "tickets", rows);
+	json_object_set_new(v, "next", json_null());
+	json_object_set_new(v, "filter", filter_json(&f));
+	json_object_set_new(v, "title",
+			    json_string(mine ? "My work" : "Tickets"));
+	json_object_set_new(v, "mine", json_boolean(mine));
+	json_object_set_new(v, "paged", json_boolean(after != NULL));
+	r->view_name = "tickets/list";
+	add_flags(r, &f);
+	err = add_choices(r, &f);
+	if (err != TD_OK)
+		return err;
+	if (form_has_errors(r))
+		return form_reject(r, "tickets/list", NULL);
+	filter_params(r, &f, params);
+	params[9] = key;
+	params[10] = cid;
+	/* One more than a page, to know whether there is a next one. */
+	params[11] = arena_printf(r->arena, "%d", limit + 1);
+	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sorts[f.sort].sql, 12, params, &res);
+	if (err != TD_OK)
+		return err;
+	n = PQntuples(res);
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(rows, ticket_row(r, res, i));
+	json_object_set_new(v, "has_tickets", json_boolean(n > 0));
+	if (n > limit) {
+		next = arena_printf(r->arena, "%s.%s",
+				    db_text(res, limit - 1, 0),
+				    db_text(res, limit - 1, 15));
+		json_object_set_new(v, "next", json_string(next));
+		json_object_set_new(
+			v, "next_url",
+			json_string(clientctx_next_url(
+				r, mine ? "/tickets/mine" : "/tickets", next)));
+	}
+	return TD_OK;
+}
+
+/*
+ * GET /tickets — ?status (repeatable; default the open ones), ?priority,
+ * ?client_id, ?assignee=<id>|me|unassigned, ?tag, ?type, ?source, ?q,
+ * ?sort=updated|created|priority|number, ?after, ?limit. 422 for a value
+ * it does not know or a cursor it did not make.
+ */
+enum td_err queue_list(struct req *r)
+{
+	return list_page(r, false);
+}
+
+/* GET /tickets/mine — the list, open tickets assigned to the caller. */
+enum td_err queue_mine(struct req *r)
+{
+	return list_page(r, true);
+}
+
+/*
+ * GET /tickets/board — ?client_id, ?assignee: four columns by status; the
+ * closed one holds the most recently closed only. 422 for bad filters.
+ */
+enum td_err queue_board(struct req *r)
+{
+	const char *params[12];
+	struct queue_filter f;
+	json_t *v = req_view(r), *cols = json_array(), *col, *cards;
+	PGresult *res[2];
+	enum td_err err;
+	int i, n, s;
+	const char *st;
+
+	read_filter(r, &f, false);
+	f.priority = f.tag = f.type = f.source = f.q = NULL;
+	json_object_set_new(v, "title", json_string("Board"));
+	json_object_set_new(v, "columns", cols);
+	json_object_set_new(v, "filter", filter_json(&f));
+	r->view_name = "tickets/board";
+	add_flags(r, &f);
+	err = add_choices(r, &f);
+	if (err != TD_OK)
+		return err;
+	if (form_has_errors(r))
+		return form_reject(r, "tickets/board", NULL);
+	memset(f.status, 0, sizeof(f.status));
+	f.status[TICKET_NEW] = f.status[TICKET_IN_PROGRESS] =
+		f.status[TICKET_WAITING] = true;
+	filter_params(r, &f, params);
+	params[9] = NULL;
+	params[10] = NULL;
+	/* XXX: #0: a column past BOARD_OPEN_MAX cards is cut off. */
+	params[11] = arena_printf(r->arena, "%d", BOARD_OPEN_MAX);
+	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_board_open, 12, params, &res[0]);
+	if (err != TD_OK)
+		return err;
+	params[0] = "{closed}";
+	params[11] = arena_printf(r->arena, "%d", BOARD_CLOSED);
+	err = req_query(r, sql_board_closed, 12, params, &res[1]);
+	if (err != TD_OK)
+		return err;
+	for (s = 0; s < TICKET_STATUS__MAX; s++) {
+		st = ticketctx_status_key((enum ticket_status)s);
+		cards = json_array();
+		n = PQntuples(res[s == TICKET_CLOSED]);
+		for (i = 0; i < n; i++)
+			if (!strcmp(db_text(res[s == TICKET_CLOSED], i, 7), st))
+				json_array_append_new(
+					cards,
+					ticket_row(r, res[s == TICKET_CLOSED],
+						   i));
+		col = json_pack(
+			"{s:s, s:s, s:s, s:b, s:I}", "status", st, "label",
+			ticketctx_status_label((enum ticket_status)s), "class",
+			status_badge(st), "closed", s == TICKET_CLOSED, "count",
+			(json_int_t)json_array_size(cards));
+		json_object_set_new(col, "cards", cards);
+		json_array_append_new(cols, col);
+	}
+	return TD_OK;
+}
+
+static enum td_err snapshot(struct req *r, int64_t id, json_t **out)
+{
+	const char *params[1] = { id_text(r, id) };
+	PGresult *res;
+	enum td_err err = req_query(r, sql_snapshot, 1, params, &res);
+
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
+	*out = json_pack("{s:s, s:I, s:o, s:o, s:f}", "status",
+			 db_text(res, 0, 0), "priority",
+			 (json_int_t)db_int(res, 0, 1), "assignee_id",
+			 db_isnull(res, 0, 2) ? json_null() :
+						json_integer(db_int(res, 0, 2)),
+			 "tags", json_from(db_text(res, 0, 3)), "board_rank",
+			 strtod(db_text(res, 0, 4), NULL));
+	req_own_json(r, *out);
+	return TD_OK;
+}
+
+/* Runs write (with $1 the ticket and $2 value) and audits the change. */
+static enum td_err change_ticket(struct req *r, int64_t id, const char *sql,
+				 const char *value)
+{
+	const char *params[2] = { id_text(r, id), value };
+	json_t *before, *after;
+	enum td_err err;
+
+	err = snapshot(r, id, &before);
+	if (err == TD_OK)
+		err = req_query(r, sql, 2, params, NULL);
+	if (err == TD_OK)
+		err = snapshot(r, id, &after);
+	if (err == TD_OK)
+		err = audit_write(r, "ticket.update", "ticket", id, before,
+				  after);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	return err;
+}
+
+/* Where a bulk form may send the browser back to: a list page of ours. */
+static bool safe_return(const char *s)
+{
+	const char *p;
+
+	if (strcmp(s, "/tickets") && strncmp(s, "/tickets?", 9) &&
+	    strcmp(s, "/tickets/mine") && strncmp(s, "/tickets/mine?", 14))
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x21 || *p == 0x7f || *p == '\\')
+			return false;
+	return true;
+}
+
+/* The ids of a bulk request: repeated form fields or a JSON "ids" array. */
+static json_t *bulk_ids(struct req *r)
+{
+	json_t *ids = json_array(), *a, *x;
+	int64_t v;
+	size_t i;
+
+	req_own_json(r, ids);
+	if (r->json_body != NULL) {
+		a = json_object_get(r->json_body, "ids");
+		json_array_foreach(a, i, x)
+		{
+			if (json_is_integer(x) && json_integer_value(x) > 0)
+				json_array_append_new(
+					ids,
+					json_integer(json_integer_value(x)));
+			else
+				form_error(r, "ids", "not a ticket");
+		}
+		return ids;
+	}
+	for (i = 0; i < r->form.n; i++) {
+		if (strcmp(r->form.v[i].name, "id"))
+			continue;
+		if (parse_id(r->form.v[i].value, &v))
+			json_array_append_new(ids, json_integer(v));
+		else
+			form_error(r, "ids", "not a ticket");
+	}
+	return ids;
+}
+
+/*
+ * POST /tickets/bulk — action=assign|status|priority|tag, value, id
+ * (repeated). Closed tickets are skipped; closing is not a bulk action.
+ * 422 for a bad action, value or id list; 404 if a ticket is not there.
+ */
+enum td_err queue_bulk(struct req *r)
+{
+	static const char *const actions[] = { "assign", "status", "priority",
+					       "tag", NULL };
+	const char *action = form_text(r, "action");
+	const char *value = form_text(r, "value"), *sql = NULL, *p[1];
+	const char *back = form_text(r, "return_to");
+	json_t *ids = bulk_ids(r), *done = json_array(),
+	       *skipped = json_array();
+	json_t *x;
+	struct ticket_ref t;
+	enum ticket_status st;
+	PGresult *res;
+	enum td_err err;
+	int64_t v;
+	size_t i;
+
+	if (!safe_return(back))
+		back = "/tickets";
+	json_object_set_new(req_view(r), "updated", done);
+	json_object_set_new(req_view(r), "skipped", skipped);
+	if (json_array_size(ids) == 0)
+		form_error(r, "ids", "tick at least one ticket");
+	else if (json_array_size(ids) > BULK_MAX)
+		form_error(r, "ids", "at most 200 tickets at a time");
+	if (!one_of(action, actions)) {
+		form_error(r, "action",
+			   "choose assign, status, priority or tag");
+	} else if (!strcmp(action, "assign")) {
+		sql = sql_set_assignee;
+		if (!strcmp(value, "me") && r->auth.user_id <= 0) {
+			form_error(r, "value", "only people can take tickets");
+		} else if (!strcmp(value, "me")) {
+			value = id_text(r, r->auth.user_id);
+		} else if (!strcmp(value, "") || !strcmp(value, "none")) {
+			value = NULL;
+		} else if (!parse_id(value, &v)) {
+			form_error(r, "value", "choose a person");
+		} else {
+			p[0] = value;
+			err = req_query(r, sql_user_ok, 1, p, &res);
+			if (err != TD_OK)
+				return err;
+			if (PQntuples(res) == 0)
+				form_error(r, "value", "no such person");
+		}
+	} else if (!strcmp(action, "status")) {
+		sql = sql_set_status;
+		st = ticketctx_status_parse(value);
+		if (st == TICKET_CLOSED)
+			form_error(r, "value",
+				   "close tickets from their pages: the close "
+				   "guard asks about time");
+		else if (st == TICKET_STATUS__MAX)
+			form_error(r, "value",
+				   "choose new, in_progress or waiting");
+	} else if (!strcmp(action, "priority")) {
+		sql = sql_set_priority;
+		if (strlen(value) != 1 || value[0] < '1' || value[0] > '4')
+			form_error(r, "value", "choose a priority from 1 to 4");
+	} else {
+		sql = sql_add_tag;
+		if (*value == '\0' || strlen(value) > TAG_LEN)
+			form_error(r, "value", "a tag of 1 to 40 characters");
+	}
+	if (form_has_errors(r)) {
+		if (!r->want_json) {
+			form_flash(r, "error",
+				   "Nothing changed: choose "
+				   "tickets, an action and a "
+				   "valid value");
+			r->redirect = back;
+			return TD_OK;
+		}
+		return form_reject(r, "tickets/list", NULL);
+	}
+	json_array_foreach(ids, i, x)
+	{
+		err = ticketctx_load(r, (int64_t)json_integer_value(x), true,
+				     &t);
+		if (err != TD_OK)
+			return err;
+		if (t.status == TICKET_CLOSED) {
+			json_array_append_new(
+				skipped,
+				json_string(arena_printf(r->arena, "T-%" PRId64,
+							 t.number)));
+			continue;
+		}
+		err = change_ticket(r, t.id, sql, value);
+		if (err != TD_OK)
+			return err;
+		json_array_append_new(done, json_integer(t.id));
+	}
+	if (!r->want_json) {
+		form_flash(r, "ok",
+			   json_array_size(skipped) == 0 ?
+				   arena_printf(r->arena, "Updated %zu tickets",
+						json_array_size(done)) :
+				   arena_printf(r->arena,
+						"Updated %zu tickets; skipped "
+						"%zu closed",
+						json_array_size(done),
+						json_array_size(skipped)));
+		r->redirect = back;
+	}
+	return TD_OK;
+}
+
+/* A move with bad fields: 422 for the API, back to the board for people. */
+static enum td_err move_reject(struct req *r)
+{
+	if (r->want_json)
+		return form_reject(r, "tickets/board", NULL);
+	form_flash(r, "error", "Not moved: choose New, In progress or Waiting");
+	r->redirect = "/tickets/board";
+	return TD_OK;
+}
+
+/*
+ * POST /tickets/:id/move — status, before_id or after_id (a card of that
+ * column). 409 when the ticket is closed or the move would close it; 422
+ * for a bad status or neighbour; 404 when there is no such ticket.
+ */
+enum td_err queue_board_move(struct req *r)
+{
+	const char *status = form_text(r, "status");
+	const char *before_id = form_text(r, "before_id");
+	const char *after_id = form_text(r, "after_id");
+	const char *params[3], *rank;
+	json_t *before, *after;
+	struct ticket_ref t;
+	enum ticket_status st;
+	PGresult *res;
+	enum td_err err;
+	int64_t v;
+
+	err = ticketctx_load(r, r->args.num[0], true, &t);
+	if (err != TD_OK)
+		return err;
+	err = ticketctx_require_open(r, &t);
+	if (err != TD_OK)
+		return err;
+	st = ticketctx_status_parse(status);
+	if (st == TICKET_CLOSED)
+		return req_fail(r, TD_ECONFLICT,
+				"close the ticket from its page: the close "
+				"guard asks about time");
+	if (st == TICKET_STATUS__MAX)
+		form_error(r, "status", "choose new, in_progress or waiting");
+	if (*before_id != '\0' && !parse_id(before_id, &v))
+		form_error(r, "before_id", "not a ticket");
+	if (*after_id != '\0' && !parse_id(after_id, &v))
+		form_error(r, "after_id", "not a ticket");
+	if (form_has_errors(r))
+		return move_reject(r);
+	params[1] = ticketctx_status_key(st);
+	params[2] = id_text(r, t.id);
+	if (*before_id != '\0' || *after_id != '\0') {
+		params[0] = *before_id != '\0' ? before_id : after_id;
+		err = req_query(r,
+				*before_id != '\0' ? sql_rank_before :
+						     sql_rank_after,
+				3, params, &res);
+	} else {
+		params[0] = params[1];
+		params[1] = params[2];
+		err = req_query(r, sql_rank_end, 2, params, &res);
+		params[1] = ticketctx_status_key(st);
+	}
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		form_error(r, *before_id != '\0' ? "before_id" : "after_id",
+			   "not a card of that column");
+		return move_reject(r);
+	}
+	rank = db_text(res, 0, 0);
+	err = snapshot(r, t.id, &before);
+	if (err != TD_OK)
+		return err;
+	params[0] = id_text(r, t.id);
+	params[2] = rank;
+	err = req_query(r, sql_move, 3, params, &res);
+	if (err != TD_OK)
+		return err;
+	err = snapshot(r, t.id, &after);
+	if (err == TD_OK)
+		err = audit_write(r, "ticket.update", "ticket", t.id, before,
+				  after);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, t.id, false);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(req_view(r), "ticket",
+			    json_pack("{s:I, s:s, s:f}", "id", (json_int_t)t.id,
+				      "status", params[1], "board_rank",
+				      strtod(rank, NULL)));
+	if (!r->want_json) {
+		form_flash(r, "ok",
+			   arena_printf(r->arena, "Moved T-%" PRId64 " to %s",
+					t.number, ticketctx_status_label(st)));
+		r->redirect = "/tickets/board";
+	}
+	return TD_OK;
+}
+
+/*
+ * POST /tickets/views — name, query (the list's query string). Saving a
+ * name again replaces its query. 422 for a missing name or long query.
+ */
+enum td_err queue_view_save(struct req *r)
+{
+	const char *name = form_text(r, "name"), *query = form_text(r, "query");
+	const char *params[3];
+	PGresult *res;
+	enum td_err err;
+
+	if (*query == '?')
+		query++;
+	if (*name == '\0' || strlen(name) > 60)
+		form_error(r, "name", "a name of 1 to 60 characters");
+	if (strlen(query) > 2000)
+		form_error(r, "query", "at most 2000 characters");
+	if (r->auth.user_id <= 0)
+		form_error(r, "name", "only people have saved views");
+	if (form_has_errors(r)) {
+		if (!r->want_json) {
+			form_flash(r, "error",
+				   "Not saved: give the view a "
+				   "name of 1 to 60 characters");
+			r->redirect = "/tickets";
+			return TD_OK;
+		}
+		return form_reject(r, "tickets/list", NULL);
+	}
+	params[0] = id_text(r, r->auth.user_id);
+	params[1] = name;
+	params[2] = query;
+	err = req_query(r, sql_view_save, 3, params, &res);
+	if (err != TD_OK)
+		return err;
+	err = audit_write(r, "saved_view.save", "saved_view", db_int(res, 0, 0),
+			  NULL, NULL);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(
+		req_view(r), "view",
+		json_pack("{s:I, s:s, s:s, s:s}", "id",
+			  (json_int_t)db_int(res, 0, 0), "name", name, "query",
+			  query, "href",
+			  arena_printf(r->arena, "/tickets?%s", query)));
+	if (!r->want_json) {
+		form_flash(r, "ok",
+			   arena_printf(r->arena, "Saved view %s", name));
+		r->redirect = arena_printf(r->arena, "/tickets?%s", query);
+	}
+	return TD_OK;
+}
+
+/* POST /tickets/views/:id/delete — 404 unless it is the caller's own. */
+enum td_err queue_view_delete(struct req *r)
+{
+	const char *params[2];
+	PGresult *res;
+	enum td_err err;
+
+	params[0] = id_text(r, r->args.num[0]);
+	params[1] = id_text(r, r->auth.user_id);
+	err = req_query(r, sql_view_delete, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) == 0)
+		return req_fail(r, TD_ENOENT, "no saved view %" PRId64,
+				r->args.num[0]);
+	err = audit_write(r, "saved_view.delete", "saved_view", r->args.num[0],
+			  NULL, NULL);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(req_view(r), "deleted",
+			    json_integer(r->args.num[0]));
+	if (!r->want_json) {
+		form_flash(r, "ok",
+			   arena_printf(r->arena, "Deleted view %s",
+					db_text(res, 0, 0)));
+		r->redirect = "/tickets";
+	}
+	return TD_OK;
+}

@@ -1,0 +1,168 @@
+/* ticketctx.c: what every ticket module shares — load, create, touch */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "audit.h"
+#include "auth.h"
+#include "db.h"
+#include "req.h"
+#include "ticketctx.h"
+#include "banned.h"
+
+static const char sql_load[] =
+	"SELECT id, number, client_id, status, subject, version FROM tickets"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_load_locked[] =
+	"SELECT id, number, client_id, status, subject, version FROM tickets"
+	" WHERE tenant_id = app_tenant() AND id = $1 FOR UPDATE";
+static const char sql_next_number[] =
+	"INSERT INTO ticket_numbers (tenant_id, last) VALUES (app_tenant(), 1001)"
+	" ON CONFLICT (tenant_id) DO UPDATE SET last = ticket_numbers.last + 1"
+	" RETURNING last";
+static const char sql_insert[] =
+	"INSERT INTO tickets (tenant_id, number, subject, description, client_id,"
+	" contact_id, site_id, asset_id, source, priority, type, assignee_id,"
+	" alert_key, tags, created_by, touched_by_human)"
+	" VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+	" $12, coalesce(ARRAY(SELECT jsonb_array_elements_text($13::jsonb)), '{}'),"
+	" $14, $15) RETURNING id";
+static const char sql_touch[] =
+	"UPDATE tickets SET updated_at = now(), version = version + 1,"
+	" touched_by_human = touched_by_human OR $2::boolean,"
+	" first_response_at = CASE WHEN $3::boolean AND first_response_at IS NULL"
+	"  THEN now() ELSE first_response_at END"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+
+static const char *const status_keys[TICKET_STATUS__MAX] = {
+	"new", "in_progress", "waiting", "closed"
+};
+static const char *const status_labels[TICKET_STATUS__MAX] = {
+	"New", "In progress", "Waiting on client", "Closed"
+};
+static const char *const priority_labels[] = { "P1 Critical", "P2 High",
+					       "P3 Normal", "P4 Low" };
+
+enum ticket_status ticketctx_status_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; s != NULL && i < TICKET_STATUS__MAX; i++)
+		if (!strcmp(s, status_keys[i]))
+			return (enum ticket_status)i;
+	return TICKET_STATUS__MAX;
+}
+
+const char *ticketctx_status_key(enum ticket_status s)
+{
+	if ((unsigned)s >= TICKET_STATUS__MAX)
+		abort();
+	return status_keys[s];
+}
+
+const char *ticketctx_status_label(enum ticket_status s)
+{
+	if ((unsigned)s >= TICKET_STATUS__MAX)
+		abort();
+	return status_labels[s];
+}
+
+const char *ticketctx_priority_label(int priority)
+{
+	if (priority < 1 || priority > 4)
+		return "P3 Normal";
+	return priority_labels[priority - 1];
+}
+
+static const char *num(struct req *r, int64_t v)
+{
+	return arena_printf(r->arena, "%" PRId64, v);
+}
+
+static const char *opt_id(struct req *r, int64_t v)
+{
+	return v > 0 ? num(r, v) : NULL;
+}
+
+enum td_err ticketctx_load(struct req *r, int64_t id, bool for_update,
+			   struct ticket_ref *out)
+{
+	const char *params[1] = { num(r, id) };
+	PGresult *res;
+	enum td_err err;
+
+	err = req_query(r, for_update ? sql_load_locked : sql_load, 1, params,
+			&res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
+	out->id = db_int(res, 0, 0);
+	out->number = db_int(res, 0, 1);
+	out->client_id = db_int(res, 0, 2);
+	out->status = ticketctx_status_parse(db_text(res, 0, 3));
+	out->subject = arena_strdup(r->arena, db_text(res, 0, 4));
+	out->version = (int)db_int(res, 0, 5);
+	if (out->status == TICKET_STATUS__MAX)
+		return req_fail(r, TD_EDB, "ticket %" PRId64 " has an unknown status", id);
+	if (r->auth.kind == AUTH_AGENT && r->auth.client_id != out->client_id)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
+	return TD_OK;
+}
+
+enum td_err ticketctx_require_open(struct req *r, const struct ticket_ref *t)
+{
+	if (t->status != TICKET_CLOSED)
+		return TD_OK;
+	return req_fail(r, TD_ECONFLICT, "T-%" PRId64 " is closed: reopen it to change it",
+			t->number);
+}
+
+enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
+			     int64_t *id, int64_t *number)
+{
+	const char *params[15];
+	bool person = r->auth.kind == AUTH_USER;
+	PGresult *res;
+	enum td_err err;
+
+	err = req_query(r, sql_next_number, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	*number = db_int(res, 0, 0);
+	params[0] = num(r, *number);
+	params[1] = n->subject;
+	params[2] = n->description ? n->description : "";
+	params[3] = num(r, n->client_id);
+	params[4] = opt_id(r, n->contact_id);
+	params[5] = opt_id(r, n->site_id);
+	params[6] = opt_id(r, n->asset_id);
+	params[7] = n->source ? n->source : "manual";
+	params[8] = arena_printf(r->arena, "%d", n->priority ? n->priority : 3);
+	params[9] = n->type ? n->type : "incident";
+	params[10] = opt_id(r, n->assignee_id);
+	params[11] = n->alert_key;
+	params[12] = n->tags_json ? n->tags_json : "[]";
+	params[13] = person ? num(r, r->auth.user_id) : NULL;
+	/* An alert's ticket is untouched until a person works it. */
+	params[14] = person ? "true" : "false";
+	err = req_query(r, sql_insert, 15, params, &res);
+	if (err != TD_OK)
+		return err;
+	*id = db_int(res, 0, 0);
+	return audit_write(r, "ticket.create", "ticket", *id, NULL, NULL);
+}
+
+enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply)
+{
+	bool person = r->auth.kind == AUTH_USER;
+	const char *params[3] = { num(r, id), person ? "true" : "false",
+				  person && public_reply ? "true" : "false" };
+
+	return req_query(r, sql_touch, 3, params, NULL);
+}

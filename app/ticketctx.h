@@ -1,0 +1,79 @@
+/* ticketctx.h: what every ticket module shares — load, create, touch */
+#ifndef TD_TICKETCTX_H
+#define TD_TICKETCTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct req;
+
+/* The statuses and their default labels, in workflow order. */
+enum ticket_status {
+	TICKET_NEW,
+	TICKET_IN_PROGRESS,
+	TICKET_WAITING,
+	TICKET_CLOSED,
+	TICKET_STATUS__MAX
+};
+
+/* "new" -> TICKET_NEW; TICKET_STATUS__MAX for anything else. */
+enum ticket_status ticketctx_status_parse(const char *s);
+const char *ticketctx_status_key(enum ticket_status s);   /* "in_progress" */
+const char *ticketctx_status_label(enum ticket_status s); /* "In progress" */
+const char *ticketctx_priority_label(int priority);       /* "P1 Critical" */
+
+struct ticket_ref {
+	int64_t id;
+	int64_t number;
+	int64_t client_id;
+	enum ticket_status status;
+	const char *subject;
+	int version;
+};
+
+/*
+ * Loads ticket id of the request's tenant; TD_ENOENT (logged) when there
+ * is none (other tenants' tickets are invisible). When for_update, the
+ * row is locked for the rest of the transaction, so concurrent writers
+ * take turns and none loses the other's change.
+ */
+enum td_err ticketctx_load(struct req *r, int64_t id, bool for_update,
+			   struct ticket_ref *out);
+
+/* TD_ECONFLICT with "T-1042 is closed: reopen it to change it" when closed. */
+enum td_err ticketctx_require_open(struct req *r, const struct ticket_ref *t);
+
+/* A new ticket's fields; NULL/0 members take the defaults. */
+struct ticket_new {
+	const char *subject;
+	const char *description;
+	int64_t client_id;
+	int64_t contact_id;
+	int64_t site_id;
+	int64_t asset_id;
+	const char *source;   /* "manual" when NULL */
+	int priority;         /* 3 when 0 */
+	const char *type;     /* "incident" when NULL */
+	int64_t assignee_id;
+	const char *alert_key;
+	const char *tags_json; /* JSON array of strings, or NULL */
+};
+
+/*
+ * Inserts a ticket with the tenant's next number and writes the audit
+ * row "ticket.create". The number is taken under a row lock on the
+ * tenant's counter, so numbers never repeat. Returns its id and number.
+ */
+enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
+			     int64_t *id, int64_t *number);
+
+/*
+ * Marks a ticket changed now: updated_at, version + 1, and when a person
+ * (not an alert or the system) did it, touched_by_human; the first public
+ * reply of a staff member sets first_response_at.
+ */
+enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply);
+
+#endif

@@ -1,0 +1,1523 @@
+/* tickets.c: one ticket — create, page with timeline, change, close, reopen,
+ * merge */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "audit.h"
+#include "auth.h"
+#include "db.h"
+#include "form.h"
+#include "http.h"
+#include "req.h"
+#include "sbuf.h"
+#include "ticketctx.h"
+#include "tickets.h"
+#include "banned.h"
+
+#define TAGS_MAX 20
+#define TAG_LEN	 40
+#define CHOICES	 500
+
+#define TS(col)                                                                \
+	" to_char(" col " AT TIME ZONE tz.time_zone, 'YYYY-MM-DD HH24:MI'),"
+#define ISO(col)                                                               \
+	" to_char(" col                                                        \
+	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+
+/* One ticket with the names it points at; see enum tcol. */
+static const char sql_ticket[] =
+	"SELECT t.id, t.number, t.subject, t.description, t.client_id, c.name,"
+	" t.contact_id, k.name, t.status, t.priority, t.type, t.assignee_id,"
+	" u.name, to_json(t.tags)::text,"
+	" to_char(t.due_at AT TIME ZONE tz.time_zone, 'YYYY-MM-DD')," TS(
+		"t.created_at") TS("t.updated_at") TS("t.first_response_at")
+		TS("t.closed_at") " t.source, t.merged_into, m.number,"
+				  " t.closed_without_time, t.version, sl.label,"
+				  " to_char(t.created_at AT TIME ZONE 'UTC',"
+				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+				  " FROM tickets t JOIN tenants tz ON tz.id = t.tenant_id"
+				  " JOIN clients c ON c.tenant_id = t.tenant_id AND c.id = t.client_id"
+				  " LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
+				  " LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
+				  " LEFT JOIN tickets m ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
+				  " LEFT JOIN ticket_status_labels sl ON sl.tenant_id = t.tenant_id"
+				  " AND sl.status = t.status"
+				  " WHERE t.tenant_id = app_tenant() AND t.id = $1";
+
+enum tcol {
+	T_ID,
+	T_NUMBER,
+	T_SUBJECT,
+	T_DESCRIPTION,
+	T_CLIENT,
+	T_CLIENT_NAME,
+	T_CONTACT,
+	T_CONTACT_NAME,
+	T_STATUS,
+	T_PRIORITY,
+	T_TYPE,
+	T_ASSIGNEE,
+	T_ASSIGNEE_NAME,
+	T_TAGS,
+	T_DUE,
+	T_CREATED,
+	T_UPDATED,
+	T_FIRST_RESPONSE,
+	T_CLOSED,
+	T_SOURCE,
+	T_MERGED_INTO,
+	T_MERGED_NUMBER,
+	T_WITHOUT_TIME,
+	T_VERSION,
+	T_STATUS_LABEL,
+	T_CREATED_ISO,
+};
+
+/*
+ * The timeline: comments and the ticket's audit rows in one list, oldest
+ * first, so the page needs no merging of its own and no per-row queries.
+ */
+static const char sql_timeline[] =
+	"SELECT * FROM ("
+	"SELECT 'comment' AS kind, cm.id, cm.created_at AS at," TS("cm.created_at") ISO(
+		"cm.created_at") " coalesce(u.name, k.name, nullif(cm.author_label, ''), 'System'),"
+				 " cm.public, cm.body, cm.edited_at IS NOT NULL, NULL::text AS action,"
+				 " NULL::text AS before, NULL::text AS after"
+				 " FROM ticket_comments cm JOIN tenants tz ON tz.id = cm.tenant_id"
+				 " LEFT JOIN users u ON u.tenant_id = cm.tenant_id"
+				 " AND u.id = cm.author_user_id"
+				 " LEFT JOIN contacts k ON k.tenant_id = cm.tenant_id"
+				 " AND k.id = cm.author_contact_id"
+				 " WHERE cm.tenant_id = app_tenant() AND cm.ticket_id = $1"
+				 " UNION ALL "
+				 "SELECT 'event', a.id, a.at," TS("a.at") ISO(
+					 "a.at") " coalesce(u.name, a.actor), false, '', false, a.action,"
+						 " a.before::text, a.after::text"
+						 " FROM audit_log a JOIN tenants tz ON tz.id = a.tenant_id"
+						 " LEFT JOIN users u ON u.tenant_id = a.tenant_id"
+						 " AND u.id = a.actor_user_id"
+						 " WHERE a.tenant_id = app_tenant() AND a.object_type = 'ticket'"
+						 " AND a.object_id = $1) x ORDER BY x.at, x.kind, x.id";
+static const char sql_attachments[] =
+	"SELECT id, comment_id, filename, size FROM ticket_attachments"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1 ORDER BY id";
+
+static const char sql_clients[] =
+	"SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
+	" AND archived_at IS NULL AND merged_into IS NULL"
+	" ORDER BY lower(name), id LIMIT 500";
+static const char sql_contacts[] =
+	"SELECT id, name FROM contacts WHERE tenant_id = app_tenant()"
+	" AND client_id = $1 ORDER BY lower(name), id";
+static const char sql_users[] =
+	"SELECT id, name FROM users WHERE tenant_id = app_tenant() AND active"
+	" ORDER BY lower(name), id";
+
+static const char sql_client_active[] =
+	"SELECT archived_at IS NULL AND merged_into IS NULL FROM clients"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_contact_of[] =
+	"SELECT 1 FROM contacts WHERE tenant_id = app_tenant() AND id = $1"
+	" AND client_id = $2";
+static const char sql_site_of[] =
+	"SELECT 1 FROM sites WHERE tenant_id = app_tenant() AND id = $1"
+	" AND client_id = $2";
+static const char sql_asset_of[] =
+	"SELECT 1 FROM assets WHERE tenant_id = app_tenant() AND id = $1"
+	" AND client_id = $2";
+static const char sql_user_active[] =
+	"SELECT 1 FROM users WHERE tenant_id = app_tenant() AND id = $1"
+	" AND active";
+/* A due date is the start of that day in the tenant's time zone. */
+static const char sql_set_due[] =
+	"UPDATE tickets SET due_at = ($2::date)::timestamp AT TIME ZONE"
+	" (SELECT time_zone FROM tenants WHERE id = app_tenant())"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+/* NULL parameters keep the column; $4/$8 say whether to set $5/$9. */
+static const char sql_update[] =
+	"UPDATE tickets SET status = coalesce($2, status),"
+	" priority = coalesce($3::smallint, priority),"
+	" assignee_id = CASE WHEN $4::boolean THEN $5::bigint"
+	" ELSE assignee_id END,"
+	" type = coalesce($6, type),"
+	" tags = CASE WHEN $7::text IS NULL THEN tags"
+	" ELSE ARRAY(SELECT jsonb_array_elements_text($7::jsonb)) END,"
+	" due_at = CASE WHEN NOT $8::boolean THEN due_at"
+	" WHEN $9::date IS NULL THEN NULL"
+	" ELSE ($9::date)::timestamp AT TIME ZONE"
+	" (SELECT time_zone FROM tenants WHERE id = app_tenant()) END,"
+	" subject = coalesce($10, subject)"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_close[] =
+	"UPDATE tickets SET status = 'closed', closed_at = now(),"
+	" closed_without_time = $2::boolean"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_reopen[] =
+	"UPDATE tickets SET status = 'in_progress', closed_at = NULL,"
+	" closed_without_time = false"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_merged_into[] =
+	"SELECT m.number FROM tickets t JOIN tickets m"
+	" ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
+	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
+
+/* Merge: $1 number or NULL, $2 id or NULL. */
+static const char sql_merge_target[] =
+	"SELECT id FROM tickets WHERE tenant_id = app_tenant()"
+	" AND (number = $1::bigint OR id = $2::bigint)";
+/* Both rows locked in id order, so two opposite merges cannot deadlock. */
+static const char sql_merge_lock[] =
+	"SELECT id, number, status FROM tickets WHERE tenant_id = app_tenant()"
+	" AND id IN ($1, $2) ORDER BY id FOR UPDATE";
+static const char sql_merge_comments[] =
+	"UPDATE ticket_comments SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_attachments[] =
+	"UPDATE ticket_attachments SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_alerts[] =
+	"UPDATE alert_occurrences SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_alert_count[] =
+	"UPDATE tickets SET alert_occurrences = alert_occurrences +"
+	" (SELECT alert_occurrences FROM tickets WHERE tenant_id = app_tenant()"
+	" AND id = $1) WHERE tenant_id = app_tenant() AND id = $2";
+static const char sql_merge_close[] =
+	"UPDATE tickets SET status = 'closed', closed_at = now(),"
+	" merged_into = $2 WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_note[] =
+	"INSERT INTO ticket_comments (tenant_id, ticket_id, author_user_id,"
+	" author_label, public, body) VALUES (app_tenant(), $1, $2, 'System',"
+	" false, $3)";
+
+/* The fields kept when a form is refused. */
+static const char *const new_fields[] = { "subject", "description", "tags",
+					  "due", NULL };
+static const char *const edit_fields[] = { "subject", "tags", "due", NULL };
+
+static const char *const types[] = { "incident", "project" };
+static const char *const sources[] = { "phone", "manual", "email", "portal",
+				       "api" };
+#define NTYPES	 (sizeof(types) / sizeof(types[0]))
+#define NSOURCES (sizeof(sources) / sizeof(sources[0]))
+
+/* What the new-ticket form asks for. */
+struct ticket_in {
+	int64_t client_id, contact_id, site_id, asset_id, assignee_id;
+	int priority;
+	const char *subject, *description, *type, *source, *due;
+	json_t *tags;
+};
+
+static const char *id_text(struct req *r, int64_t id)
+{
+	return arena_printf(r->arena, "%" PRId64, id);
+}
+
+static bool is_true(const PGresult *res, int row, int col)
+{
+	return !strcmp(db_text(res, row, col), "t");
+}
+
+static json_int_t int_at(const PGresult *res, int row, int col)
+{
+	return (json_int_t)db_int(res, row, col);
+}
+
+/* Text, or null when empty: mustache takes "" for true. */
+static json_t *text_or_null(const char *s)
+{
+	return s == NULL || *s == '\0' ? json_null() : json_string(s);
+}
+
+static json_t *col_text(const PGresult *res, int row, int col)
+{
+	return text_or_null(db_text(res, row, col));
+}
+
+/* Characters, not bytes, as PostgreSQL's length() counts them. */
+static size_t utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* A positive id written canonically. */
+static bool parse_id(const char *s, int64_t *out)
+{
+	const char *p;
+	long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 18)
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/* An optional id field: 0 when empty; false (and an error) when bad. */
+static bool read_opt_id(struct req *r, const char *name, int64_t *out)
+{
+	const char *s = form_text(r, name);
+
+	*out = 0;
+	if (*s == '\0')
+		return true;
+	if (parse_id(s, out))
+		return true;
+	form_error(r, name, "choose one from the list");
+	return false;
+}
+
+/* A query parameter, NULL when absent or empty. */
+static const char *query_param(struct req *r, const char *name)
+{
+	const char *v = http_params_get(&r->query_params, name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* True when the request sent the field at all (a form field or JSON key). */
+static bool submitted(struct req *r, const char *name)
+{
+	if (r->json_body != NULL)
+		return json_object_get(r->json_body, name) != NULL;
+	return http_params_get(&r->form, name) != NULL;
+}
+
+static bool one_of(const char *s, const char *const *set, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(s, set[i]))
+			return true;
+	return false;
+}
+
+/* YYYY-MM-DD with a plausible month and day (PostgreSQL checks the rest). */
+static bool date_ok(const char *s)
+{
+	int i, m, d;
+
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return false;
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	return m >= 1 && m <= 12 && d >= 1 && d <= 31;
+}
+
+static const char *ticket_url(struct req *r, int64_t id)
+{
+	return arena_printf(r->arena, "/tickets/%" PRId64, id);
+}
+
+static const char *ref(struct req *r, int64_t number)
+{
+	return arena_printf(r->arena, "T-%" PRId64, number);
+}
+
+/* After a write: browsers go to `to` with a flash; the API gets the view. */
+static void done(struct req *r, const char *flash, const char *to)
+{
+	if (r->want_json)
+		return;
+	form_flash(r, "ok", flash);
+	r->redirect = to;
+}
+
+/* Adds one tag (trimmed, lowercased, deduplicated) to list. */
+static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
+{
+	char *tag;
+	json_t *t;
+	size_t i;
+
+	while (n > 0 && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0)
+		return true;
+	tag = arena_strndup(r->arena, s, n);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)tag[i] < 0x20 || tag[i] == 0x7f ||
+		    tag[i] == ',') {
+			form_error(r, "tags",
+				   "a tag cannot hold commas or control "
+				   "characters");
+			return false;
+		}
+		tag[i] = (char)tolower((unsigned char)tag[i]);
+	}
+	if (utf8_len(tag) > TAG_LEN) {
+		form_error(r, "tags",
+			   arena_printf(r->arena,
+					"'%s' is longer than %d characters",
+					tag, TAG_LEN));
+		return false;
+	}
+	json_array_foreach(list, i, t)
+	{
+		if (!strcmp(json_string_value(t), tag))
+			return true;
+	}
+	json_array_append_new(list, json_string(tag));
+	return true;
+}
+
+/* The tags sent: a comma-separated string, or (JSON) an array of strings. */
+static json_t *read_tags(struct req *r)
+{
+	json_t *list = json_array(), *j = NULL, *t;
+	const char *s, *comma;
+	size_t i;
+
+	req_own_json(r, list);
+	if (r->json_body != NULL)
+		j = json_object_get(r->json_body, "tags");
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, t)
+		{
+			if (!json_is_string(t)) {
+				form_error(r, "tags",
+					   "send the tags as strings");
+				return list;
+			}
+			if (!add_tag(r, list, json_string_value(t),
+				     strlen(json_string_value(t))))
+				return list;
+		}
+	} else {
+		s = form_text(r, "tags");
+		for (;;) {
+			comma = strchr(s, ',');
+			if (!add_tag(r, list, s,
+				     comma ? (size_t)(comma - s) : strlen(s)))
+				return list;
+			if (comma == NULL)
+				break;
+			s = comma + 1;
+		}
+	}
+	if (json_array_size(list) > TAGS_MAX)
+		form_error(r, "tags",
+			   arena_printf(r->arena, "use at most %d tags",
+					TAGS_MAX));
+	return list;
+}
+
+/* "a, b" for the tags input. */
+static const char *tags_text(struct req *r, json_t *tags)
+{
+	struct sbuf sb;
+	json_t *t;
+	size_t i;
+
+	sbuf_init(&sb, r->arena, 64);
+	json_array_foreach(tags, i, t)
+	{
+		sbuf_addf(&sb, "%s%s", i ? ", " : "", json_string_value(t));
+	}
+	return sbuf_cstr(&sb);
+}
+
+/* JSON text from PostgreSQL, or an empty array if unreadable. */
+static json_t *json_from(const char *text)
+{
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	return v != NULL ? v : json_array();
+}
+
+/* [{id, name, selected}] from a query of id, name. */
+static enum td_err choices(struct req *r, const char *sql, int n,
+			   const char *const *params, int64_t selected,
+			   json_t **out)
+{
+	PGresult *res;
+	enum td_err err;
+	int i, rows;
+
+	*out = json_array();
+	err = req_query(r, sql, n, params, &res);
+	if (err != TD_OK)
+		return err;
+	rows = PQntuples(res);
+	for (i = 0; i < rows && i < CHOICES; i++)
+		json_array_append_new(*out,
+				      json_pack("{s:I, s:s, s:b}", "id",
+						int_at(res, i, 0), "name",
+						db_text(res, i, 1), "selected",
+						db_int(res, i, 0) == selected));
+	return TD_OK;
+}
+
+/* [{value, label, selected}] of fixed keys. */
+static json_t *key_choices(const char *const *keys, size_t n,
+			   const char *selected)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			a, json_pack("{s:s, s:s, s:b}", "value", keys[i],
+				     "label", keys[i], "selected",
+				     selected != NULL &&
+					     !strcmp(keys[i], selected)));
+	return a;
+}
+
+static json_t *priority_choices(int selected)
+{
+	json_t *a = json_array();
+	int p;
+
+	for (p = 1; p <= 4; p++)
+		json_array_append_new(a, json_pack("{s:i, s:s, s:b}", "value",
+						   p, "label",
+						   ticketctx_priority_label(p),
+						   "selected", p == selected));
+	return a;
+}
+
+/* The open statuses (closing has its own button). */
+static json_t *status_choices(enum ticket_status selected)
+{
+	json_t *a = json_array();
+	int s;
+
+	for (s = 0; s < TICKET_CLOSED; s++)
+		json_array_append_new(
+			a,
+			json_pack("{s:s, s:s, s:b}", "value",
+				  ticketctx_status_key((enum ticket_status)s),
+				  "label",
+				  ticketctx_status_label((enum ticket_status)s),
+				  "selected", s == (int)selected));
+	return a;
+}
+
+/* ------------------------------------------------------------------ */
+/* New and create                                                       */
+
+/* The new-ticket page for in (the client picked decides the contacts). */
+static enum td_err new_page(struct req *r, const struct ticket_in *in)
+{
+	const char *params[1];
+	json_t *v = req_view(r), *list;
+	enum td_err err;
+
+	json_object_set_new(v, "title", json_string("New ticket"));
+	r->view_name = "tickets/new";
+	err = choices(r, sql_clients, 0, NULL, in->client_id, &list);
+	json_object_set_new(v, "clients", list);
+	if (err != TD_OK)
+		return err;
+	if (in->client_id > 0) {
+		params[0] = id_text(r, in->client_id);
+		err = choices(r, sql_contacts, 1, params, in->contact_id,
+			      &list);
+		json_object_set_new(v, "contacts", list);
+		if (err != TD_OK)
+			return err;
+	} else {
+		json_object_set_new(v, "contacts", json_array());
+	}
+	json_object_set_new(v, "client_id",
+			    in->client_id > 0 ? json_integer(in->client_id) :
+						json_null());
+	err = choices(r, sql_users, 0, NULL, in->assignee_id, &list);
+	json_object_set_new(v, "users", list);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(v, "priorities", priority_choices(in->priority));
+	json_object_set_new(v, "types", key_choices(types, NTYPES, in->type));
+	json_object_set_new(v, "sources",
+			    key_choices(sources, NSOURCES, in->source));
+	json_object_set_new(v, "form",
+			    json_pack("{s:s, s:s, s:s, s:s}", "subject",
+				      in->subject, "description",
+				      in->description, "tags",
+				      in->tags ? tags_text(r, in->tags) : "",
+				      "due", in->due));
+	return TD_OK;
+}
+
+/* GET /tickets/new[?client_id=] — the form; contacts once a client is picked.
+ */
+enum td_err tickets_new(struct req *r)
+{
+	struct ticket_in in;
+	const char *c = query_param(r, "client_id");
+
+	memset(&in, 0, sizeof(in));
+	in.priority = 3;
+	in.type = "incident";
+	in.source = "manual";
+	in.subject = "";
+	in.description = "";
+	in.due = "";
+	if (c != NULL && !parse_id(c, &in.client_id))
+		in.client_id = 0;
+	return new_page(r, &in);
+}
+
+/* Is there a row for sql($1 = id, $2 = client)? */
+static enum td_err exists(struct req *r, const char *sql, int64_t id,
+			  int64_t client_id, bool *out)
+{
+	const char *params[2] = { id_text(r, id), id_text(r, client_id) };
+	PGresult *res;
+	enum td_err err;
+
+	err = req_query(r, sql, client_id > 0 ? 2 : 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	*out = PQntuples(res) > 0;
+	return TD_OK;
+}
+
+/* One optional id that must belong to the client, when given. */
+static enum td_err check_of_client(struct req *r, const char *field,
+				   const char *sql, int64_t id,
+				   int64_t client_id, const char *what)
+{
+	enum td_err err;
+	bool ok;
+
+	if (id == 0 || client_id == 0)
+		return TD_OK;
+	err = exists(r, sql, id, client_id, &ok);
+	if (err != TD_OK)
+		return err;
+	if (!ok)
+		form_error(r, field,
+			   arena_printf(r->arena, "choose a %s of this client",
+					what));
+	return TD_OK;
+}
+
+static enum td_err check_assignee(struct req *r, int64_t id)
+{
+	enum td_err err;
+	bool ok;
+
+	if (id == 0)
+		return TD_OK;
+	err = exists(r, sql_user_active, id, 0, &ok);
+	if (err != TD_OK)
+		return err;
+	if (!ok)
+		form_error(r, "assignee_id", "choose an active user");
+	return TD_OK;
+}
+
+static int read_priority(struct req *r, int dflt)
+{
+	const char *s = form_text(r, "priority");
+
+	if (*s == '\0')
+		return dflt;
+	if ((s[0] == 'P' || s[0] == 'p') && s[1] != '\0')
+		s++;
+	if (strlen(s) == 1 && s[0] >= '1' && s[0] <= '4')
+		return s[0] - '0';
+	form_error(r, "priority", "choose a priority from P1 to P4");
+	return dflt;
+}
+
+/* Reads and checks the new-ticket form (problems via form_error). */
+static enum td_err read_new(struct req *r, struct ticket_in *in)
+{
+	const char *params[1];
+	PGresult *res;
+	enum td_err err;
+
+	memset(in, 0, sizeof(*in));
+	in->subject = form_text(r, "subject");
+	in->description = form_text(r, "description");
+	in->type = form_text(r, "type");
+	in->source = form_text(r, "source");
+	in->due = form_text(r, "due");
+	if (*in->type == '\0')
+		in->type = "incident";
+	if (*in->source == '\0')
+		in->source = "manual";
+	in->priority = read_priority(r, 3);
+	in->tags = read_tags(r);
+	if (utf8_len(in->subject) < 1 || utf8_len(in->subject) > 300)
+		form_error(r, "subject",
+			   "enter a subject of at most 300 characters");
+	if (utf8_len(in->description) > 100000)
+		form_error(r, "description", "use at most 100000 characters");
+	if (!one_of(in->type, types, NTYPES))
+		form_error(r, "type", "choose incident or project");
+	if (!one_of(in->source, sources, NSOURCES))
+		form_error(r, "source", "choose where the ticket came from");
+	if (*in->due != '\0' && !date_ok(in->due))
+		form_error(r, "due", "enter a date such as 2026-12-31");
+	read_opt_id(r, "contact_id", &in->contact_id);
+	read_opt_id(r, "site_id", &in->site_id);
+	read_opt_id(r, "asset_id", &in->asset_id);
+	read_opt_id(r, "assignee_id", &in->assignee_id);
+	if (!read_opt_id(r, "client_id", &in->client_id)) {
+		in->client_id = 0;
+	} else if (in->client_id == 0) {
+		form_error(r, "client_id", "choose a client");
+	} else {
+		params[0] = id_text(r, in->client_id);
+		err = req_query(r, sql_client_active, 1, params, &res);
+		if (err != TD_OK)
+			return err;
+		if (PQntuples(res) != 1 || !is_true(res, 0, 0)) {
+			form_error(r, "client_id", "choose an active client");
+			in->client_id = 0;
+		}
+	}
+	err = check_of_client(r, "contact_id", sql_contact_of, in->contact_id,
+			      in->client_id, "contact");
+	if (err == TD_OK)
+		err = check_of_client(r, "site_id", sql_site_of, in->site_id,
+				      in->client_id, "site");
+	if (err == TD_OK)
+		err = check_of_client(r, "asset_id", sql_asset_of, in->asset_id,
+				      in->client_id, "asset");
+	if (err == TD_OK)
+		err = check_assignee(r, in->assignee_id);
+	return err;
+}
+
+static enum td_err show_page(struct req *r, int64_t id);
+
+/*
+ * POST /tickets — 303 to the new ticket (the API gets 201 {ticket});
+ * 422 for bad fields.
+ */
+enum td_err tickets_create(struct req *r)
+{
+	struct ticket_in in;
+	struct ticket_new n;
+	const char *params[2];
+	int64_t id, number;
+	enum td_err err;
+
+	err = read_new(r, &in);
+	if (err != TD_OK)
+		return err;
+	if (form_has_errors(r)) {
+		if (!r->want_json) {
+			err = new_page(r, &in);
+			if (err != TD_OK)
+				return err;
+		}
+		return form_reject(r, "tickets/new", new_fields);
+	}
+	memset(&n, 0, sizeof(n));
+	n.subject = in.subject;
+	n.description = in.description;
+	n.client_id = in.client_id;
+	n.contact_id = in.contact_id;
+	n.site_id = in.site_id;
+	n.asset_id = in.asset_id;
+	n.source = in.source;
+	n.priority = in.priority;
+	n.type = in.type;
+	n.assignee_id = in.assignee_id;
+	n.tags_json = req_json_text(r, in.tags, NULL);
+	err = ticketctx_create(r, &n, &id, &number);
+	if (err != TD_OK)
+		return err;
+	if (*in.due != '\0') {
+		params[0] = id_text(r, id);
+		params[1] = in.due;
+		err = req_query(r, sql_set_due, 2, params, NULL);
+		if (err != TD_OK)
+			return err;
+	}
+	if (r->want_json) {
+		err = show_page(r, id);
+		if (err != TD_OK)
+			return err;
+		r->status = 201;
+		return TD_OK;
+	}
+	done(r, arena_printf(r->arena, "%s created.", ref(r, number)),
+	     ticket_url(r, id));
+	return TD_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The ticket page                                                      */
+
+static json_t *named(const PGresult *res, int id_col, int name_col)
+{
+	if (db_isnull(res, 0, id_col))
+		return json_null();
+	return json_pack("{s:I, s:s}", "id", int_at(res, 0, id_col), "name",
+			 db_text(res, 0, name_col));
+}
+
+/* The ticket as the API and the page see it; see sql_ticket. */
+static json_t *ticket_json(struct req *r, const PGresult *res)
+{
+	int64_t id = db_int(res, 0, T_ID), mid;
+	enum ticket_status st =
+		ticketctx_status_parse(db_text(res, 0, T_STATUS));
+	int prio = (int)db_int(res, 0, T_PRIORITY);
+	const char *label;
+	json_t *t, *merged = json_null(), *tags;
+
+	if (st == TICKET_STATUS__MAX)
+		st = TICKET_NEW;
+	label = db_isnull(res, 0, T_STATUS_LABEL) ?
+			ticketctx_status_label(st) :
+			db_text(res, 0, T_STATUS_LABEL);
+	if (!db_isnull(res, 0, T_MERGED_INTO)) {
+		mid = db_int(res, 0, T_MERGED_INTO);
+		merged = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)mid,
+				   "ref",
+				   ref(r, db_int(res, 0, T_MERGED_NUMBER)),
+				   "url", ticket_url(r, mid));
+	}
+	tags = json_from(db_text(res, 0, T_TAGS));
+	t = json_pack("{s:I, s:I, s:s, s:s, s:o, s:s}", "id", (json_int_t)id,
+		      "number", int_at(res, 0, T_NUMBER), "ref",
+		      ref(r, db_int(res, 0, T_NUMBER)), "subject",
+		      db_text(res, 0, T_SUBJECT), "description",
+		      col_text(res, 0, T_DESCRIPTION), "url",
+		      ticket_url(r, id));
+	json_object_set_new(
+		t, "client",
+		json_pack("{s:I, s:s, s:s}", "id", int_at(res, 0, T_CLIENT),
+			  "name", db_text(res, 0, T_CLIENT_NAME), "url",
+			  arena_printf(r->arena, "/clients/%" PRId64,
+				       db_int(res, 0, T_CLIENT))));
+	json_object_set_new(t, "contact",
+			    named(res, T_CONTACT, T_CONTACT_NAME));
+	json_object_set_new(t, "assignee",
+			    named(res, T_ASSIGNEE, T_ASSIGNEE_NAME));
+	json_object_set_new(t, "status", json_string(ticketctx_status_key(st)));
+	json_object_set_new(t, "status_label", json_string(label));
+	json_object_set_new(t, "status_badge",
+			    json_string(st == TICKET_NEW ? "badge-new" :
+					st == TICKET_IN_PROGRESS ?
+							   "badge-in-progress" :
+					st == TICKET_WAITING ? "badge-waiting" :
+							       "badge-closed"));
+	json_object_set_new(t, "priority", json_integer(prio));
+	json_object_set_new(t, "priority_label",
+			    json_string(ticketctx_priority_label(prio)));
+	json_object_set_new(
+		t, "priority_badge",
+		json_string(arena_printf(r->arena, "badge-p%d", prio)));
+	json_object_set_new(t, "type", json_string(db_text(res, 0, T_TYPE)));
+	json_object_set_new(t, "source",
+			    json_string(db_text(res, 0, T_SOURCE)));
+	json_object_set_new(t, "tags", tags);
+	json_object_set_new(t, "tags_text", json_string(tags_text(r, tags)));
+	json_object_set_new(t, "due", col_text(res, 0, T_DUE));
+	json_object_set_new(t, "created_at", col_text(res, 0, T_CREATED));
+	json_object_set_new(t, "created_at_iso",
+			    col_text(res, 0, T_CREATED_ISO));
+	json_object_set_new(t, "updated_at", col_text(res, 0, T_UPDATED));
+	json_object_set_new(t, "first_response_at",
+			    col_text(res, 0, T_FIRST_RESPONSE));
+	json_object_set_new(t, "closed_at", col_text(res, 0, T_CLOSED));
+	json_object_set_new(t, "closed", json_boolean(st == TICKET_CLOSED));
+	json_object_set_new(t, "closed_without_time",
+			    json_boolean(is_true(res, 0, T_WITHOUT_TIME)));
+	json_object_set_new(t, "merged_into", merged);
+	json_object_set_new(t, "version",
+			    json_integer(db_int(res, 0, T_VERSION)));
+	return t;
+}
+
+/* "status: "new" → "waiting"; priority: 1 → 4" from an audit row. */
+static const char *change_text(struct req *r, const char *before,
+			       const char *after)
+{
+	json_t *b = json_loads(before, JSON_DECODE_ANY, NULL);
+	json_t *a = json_loads(after, JSON_DECODE_ANY, NULL), *v, *old;
+	struct sbuf sb;
+	const char *key, *at, *bt;
+	bool first = true;
+
+	if (a != NULL)
+		req_own_json(r, a);
+	if (b != NULL)
+		req_own_json(r, b);
+	sbuf_init(&sb, r->arena, 128);
+	if (!json_is_object(a))
+		return sbuf_cstr(&sb);
+	json_object_foreach(a, key, v)
+	{
+		at = req_json_text(r, v, NULL);
+		old = json_is_object(b) ? json_object_get(b, key) : NULL;
+		bt = old != NULL ? req_json_text(r, old, NULL) : NULL;
+		sbuf_addf(&sb, "%s%s: ", first ? "" : "; ", key);
+		if (bt != NULL)
+			sbuf_addf(&sb, "%s → ", bt);
+		sbuf_addf(&sb, "%s", at != NULL ? at : "null");
+		first = false;
+	}
+	return sbuf_cstr(&sb);
+}
+
+static const char *event_label(const char *action)
+{
+	static const struct {
+		const char *action, *label;
+	} labels[] = {
+		{ "ticket.create", "created the ticket" },
+		{ "ticket.update", "changed" },
+		{ "ticket.close", "closed the ticket" },
+		{ "ticket.reopen", "reopened the ticket" },
+		{ "ticket.merge", "merged" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		if (!strcmp(action, labels[i].action))
+			return labels[i].label;
+	return action;
+}
+
+/* Columns of sql_timeline. */
+enum {
+	TL_KIND,
+	TL_ID,
+	TL_AT_RAW,
+	TL_AT,
+	TL_AT_ISO,
+	TL_WHO,
+	TL_PUBLIC,
+	TL_BODY,
+	TL_EDITED,
+	TL_ACTION,
+	TL_BEFORE,
+	TL_AFTER,
+};
+
+/* The timeline with each comment's attachments; two queries in all. */
+static enum td_err timeline(struct req *r, int64_t id, json_t **out,
+			    json_t *loose)
+{
+	const char *params[1] = { id_text(r, id) };
+	json_t *by_comment = json_object(), *item, *files;
+	PGresult *res, *att;
+	enum td_err err;
+	size_t k;
+	int i, n;
+	bool comment;
+
+	*out = json_array();
+	req_own_json(r, by_comment);
+	err = req_query(r, sql_attachments, 1, params, &att);
+	if (err != TD_OK)
+		return err;
+	err = req_query(r, sql_timeline, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		comment = !strcmp(db_text(res, i, TL_KIND), "comment");
+		item = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:b}", "kind",
+				 db_text(res, i, TL_KIND), "id",
+				 int_at(res, i, TL_ID), "at",
+				 db_text(res, i, TL_AT), "at_iso",
+				 db_text(res, i, TL_AT_ISO), "who",
+				 db_text(res, i, TL_WHO), "is_comment", comment,
+				 "is_event", !comment);
+		if (comment) {
+			files = json_array();
+			json_object_set(by_comment, db_text(res, i, TL_ID),
+					files);
+			json_object_set_new(item, "attachments", files);
+			json_object_set_new(
+				item, "public",
+				json_boolean(is_true(res, i, TL_PUBLIC)));
+			json_object_set_new(
+				item, "internal",
+				json_boolean(!is_true(res, i, TL_PUBLIC)));
+			json_object_set_new(
+				item, "body",
+				json_string(db_text(res, i, TL_BODY)));
+			json_object_set_new(
+				item, "edited",
+				json_boolean(is_true(res, i, TL_EDITED)));
+		} else {
+			json_object_set_new(
+				item, "action",
+				json_string(db_text(res, i, TL_ACTION)));
+			json_object_set_new(item, "label",
+					    json_string(event_label(db_text(
+						    res, i, TL_ACTION))));
+			json_object_set_new(
+				item, "changes",
+				text_or_null(change_text(
+					r, db_text(res, i, TL_BEFORE),
+					db_text(res, i, TL_AFTER))));
+		}
+		json_array_append_new(*out, item);
+	}
+	n = PQntuples(att);
+	for (i = 0; i < n; i++) {
+		item = json_pack("{s:I, s:s, s:I, s:s}", "id",
+				 int_at(att, i, 0), "filename",
+				 db_text(att, i, 2), "size", int_at(att, i, 3),
+				 "url",
+				 arena_printf(r->arena, "/attachments/%s",
+					      db_text(att, i, 0)));
+		files = db_isnull(att, i, 1) ?
+				NULL :
+				json_object_get(by_comment, db_text(att, i, 1));
+		/* Files uploaded without a comment go in the ticket's own list.
+		 */
+		json_array_append_new(files != NULL ? files : loose, item);
+	}
+	json_array_foreach(*out, k, item)
+	{
+		files = json_object_get(item, "attachments");
+		if (files != NULL)
+			json_object_set_new(
+				item, "has_attachments",
+				json_boolean(json_array_size(files) > 0));
+	}
+	return TD_OK;
+}
+
+/* The ticket's row (TD_ENOENT if none). */
+static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
+{
+	const char *params[1] = { id_text(r, id) };
+	enum td_err err = req_query(r, sql_ticket, 1, params, res);
+
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(*res) != 1)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
+	return TD_OK;
+}
+
+/* The whole ticket page: header, timeline, reply and edit forms. */
+static enum td_err show_page(struct req *r, int64_t id)
+{
+	struct ticket_ref ref_;
+	json_t *v = req_view(r), *t, *list, *files;
+	PGresult *res;
+	enum td_err err;
+	int prio;
+
+	err = ticketctx_load(r, id, false, &ref_);
+	if (err == TD_OK)
+		err = load_row(r, id, &res);
+	if (err != TD_OK)
+		return err;
+	t = ticket_json(r, res);
+	json_object_set_new(v, "ticket", t);
+	json_object_set_new(
+		v, "title",
+		json_string(arena_printf(r->arena, "%s %s", ref(r, ref_.number),
+					 db_text(res, 0, T_SUBJECT))));
+	r->view_name = "tickets/show";
+	files = json_array();
+	json_object_set_new(v, "attachments", files);
+	err = timeline(r, id, &list, files);
+	json_object_set_new(v, "timeline", list);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(v, "has_loose_files",
+			    json_boolean(json_array_size(files) > 0));
+	/* XXX: #time-tracking fills this in. */
+	json_object_set_new(v, "time_entries", json_array());
+	if (r->want_json)
+		return TD_OK;
+	prio = (int)db_int(res, 0, T_PRIORITY);
+	err = choices(
+		r, sql_users, 0, NULL,
+		db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
+		&list);
+	json_object_set_new(v, "users", list);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(v, "statuses", status_choices(ref_.status));
+	json_object_set_new(v, "priorities", priority_choices(prio));
+	json_object_set_new(
+		v, "types",
+		key_choices(types, NTYPES, db_text(res, 0, T_TYPE)));
+	json_object_set_new(
+		v, "form",
+		json_pack("{s:s, s:s, s:s}", "subject",
+			  db_text(res, 0, T_SUBJECT), "tags",
+			  json_string_value(json_object_get(t, "tags_text")),
+			  "due", db_text(res, 0, T_DUE)));
+	return TD_OK;
+}
+
+/* GET /tickets/:id — 404 for another tenant's ticket. */
+enum td_err tickets_show(struct req *r)
+{
+	return show_page(r, route_arg_int(&r->args, "id"));
+}
+
+/* A state conflict: 409, on the ticket page for browsers. */
+static enum td_err refuse(struct req *r, int64_t id, enum td_err why)
+{
+	const char *msg = r->error_detail;
+	enum td_err err;
+
+	if (r->want_json || why != TD_ECONFLICT)
+		return why;
+	err = show_page(r, id);
+	if (err != TD_OK)
+		return err;
+	json_object_set_new(req_view(r), "error", text_or_null(msg));
+	r->status = 409;
+	return TD_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Update                                                               */
+
+/* Notes old → new of one field in the audit snapshots. */
+static void change(json_t *before, json_t *after, const char *key, json_t *old,
+		   json_t *new_)
+{
+	json_object_set_new(before, key, old);
+	json_object_set_new(after, key, new_);
+}
+
+static json_t *opt_int(int64_t v)
+{
+	return v > 0 ? json_integer(v) : json_null();
+}
+
+/*
+ * POST /tickets/:id — changes the fields sent (an API caller may send a
+ * subset); 303 to the ticket (the API gets {ticket}); 422 for bad fields
+ * or status closed; 409 when the ticket is closed; 404.
+ */
+enum td_err tickets_update(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id"), assignee = 0;
+	const char *params[10] = { NULL }, *s, *old_text;
+	struct ticket_ref t;
+	json_t *before, *after, *tags, *old_tags;
+	PGresult *res;
+	enum td_err err;
+	int prio;
+
+	err = ticketctx_load(r, id, true, &t);
+	if (err != TD_OK)
+		return err;
+	err = ticketctx_require_open(r, &t);
+	if (err != TD_OK)
+		return refuse(r, id, err);
+	err = load_row(r, id, &res);
+	if (err != TD_OK)
+		return err;
+	before = json_object();
+	req_own_json(r, before);
+	after = json_object();
+	req_own_json(r, after);
+	params[0] = id_text(r, id);
+	params[3] = "false";
+	params[7] = "false";
+	if (submitted(r, "status")) {
+		s = form_text(r, "status");
+		if (!strcmp(s, "closed"))
+			form_error(r, "status", "use Close to close a ticket");
+		else if (ticketctx_status_parse(s) == TICKET_STATUS__MAX)
+			form_error(r, "status", "choose a status");
+		else if (strcmp(s, db_text(res, 0, T_STATUS)) != 0) {
+			params[1] = s;
+			change(before, after, "status",
+			       json_string(db_text(res, 0, T_STATUS)),
+			       json_string(s));
+		}
+	}
+	if (submitted(r, "priority")) {
+		prio = read_priority(r, (int)db_int(res, 0, T_PRIORITY));
+		if (prio != (int)db_int(res, 0, T_PRIORITY)) {
+			params[2] = arena_printf(r->arena, "%d", prio);
+			change(before, after, "priority",
+			       json_integer(db_int(res, 0, T_PRIORITY)),
+			       json_integer(prio));
+		}
+	}
+	if (submitted(r, "assignee_id") &&
+	    read_opt_id(r, "assignee_id", &assignee)) {
+		err = check_assignee(r, assignee);
+		if (err != TD_OK)
+			return err;
+		if (assignee != (db_isnull(res, 0, T_ASSIGNEE) ?
+					 0 :
+					 db_int(res, 0, T_ASSIGNEE))) {
+			params[3] = "true";
+			params[4] = assignee > 0 ? id_text(r, assignee) : NULL;
+			change(before, after, "assignee_id",
+			       db_isnull(res, 0, T_ASSIGNEE) ?
+				       json_null() :
+				       json_integer(db_int(res, 0, T_ASSIGNEE)),
+			       opt_int(assignee));
+		}
+	}
+	if (submitted(r, "type")) {
+		s = form_text(r, "type");
+		if (!one_of(s, types, NTYPES))
+			form_error(r, "type", "choose incident or project");
+		else if (strcmp(s, db_text(res, 0, T_TYPE)) != 0) {
+			params[5] = s;
+			change(before, after, "type",
+			       json_string(db_text(res, 0, T_TYPE)),
+			       json_string(s));
+		}
+	}
+	if (submitted(r, "tags")) {
+		tags = read_tags(r);
+		old_tags = json_from(db_text(res, 0, T_TAGS));
+		if (!json_equal(tags, old_tags)) {
+			params[6] = req_json_text(r, tags, NULL);
+			change(before, after, "tags", old_tags,
+			       json_deep_copy(tags));
+		} else {
+			json_decref(old_tags);
+		}
+	}
+	if (submitted(r, "due")) {
+		s = form_text(r, "due");
+		old_text = db_text(res, 0, T_DUE);
+		if (*s != '\0' && !date_ok(s))
+			form_error(r, "due", "enter a date such as 2026-12-31");
+		else if (strcmp(s, old_text) != 0) {
+			params[7] = "true";
+			params[8] = *s ? s : NULL;
+			change(before, after, "due", text_or_null(old_text),
+			       text_or_null(s));
+		}
+	}
+	if (submitted(r, "subject")) {
+		s = form_text(r, "subject");
+		if (utf8_len(s) < 1 || utf8_len(s) > 300)
+			form_error(r, "subject",
+				   "enter a subject of at most 300 characters");
+		else if (strcmp(s, db_text(res, 0, T_SUBJECT)) != 0) {
+			params[9] = s;
+			change(before, after, "subject",
+			       json_string(db_text(res, 0, T_SUBJECT)),
+			       json_string(s));
+		}
+	}
+	if (form_has_errors(r)) {
+		if (!r->want_json) {
+			err = show_page(r, id);
+			if (err != TD_OK)
+				return err;
+		}
+		return form_reject(r, "tickets/show", edit_fields);
+	}
+	if (json_object_size(after) > 0) {
+		err = req_query(r, sql_update, 10, params, NULL);
+		if (err == TD_OK)
+			err = audit_write(r, "ticket.update", "ticket", id,
+					  before, after);
+		if (err == TD_OK)
+			err = ticketctx_touch(r, id, false);
+		if (err != TD_OK)
+			return err;
+	}
+	if (r->want_json)
+		return show_page(r, id);
+	done(r,
+	     json_object_size(after) > 0 ?
+		     arena_printf(r->arena, "%s saved.", ref(r, t.number)) :
+		     "Nothing changed.",
+	     ticket_url(r, id));
+	return TD_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Close, reopen, merge                                                 */
+
+/*
+ * Minutes of time logged on the ticket.
+ * XXX: #time-tracking: time entries do not exist yet, so this is 0 and
+ * every close asks for confirm_no_time.
+ */
+static enum td_err time_logged_minutes(struct req *r, int64_t id,
+				       int64_t *minutes)
+{
+	(void)r;
+	(void)id;
+	*minutes = 0;
+	return TD_OK;
+}
+
+/*
+ * POST /tickets/:id/close [confirm_no_time] — 303 to the ticket (API:
+ * {ticket}); 409 when already closed, or when no time is logged and
+ * confirm_no_time is not set (browsers get the page with a prompt).
+ */
+enum td_err tickets_close(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id"), minutes;
+	const char *params[2];
+	struct ticket_ref t;
+	json_t *after;
+	enum td_err err;
+
+	err = ticketctx_load(r, id, true, &t);
+	if (err != TD_OK)
+		return err;
+	if (t.status == TICKET_CLOSED) {
+		err = req_fail(r, TD_ECONFLICT, "%s is closed already",
+			       ref(r, t.number));
+		return refuse(r, id, err);
+	}
+	err = time_logged_minutes(r, id, &minutes);
+	if (err != TD_OK)
+		return err;
+	if (minutes == 0 && !form_flag(r, "confirm_no_time")) {
+		if (r->want_json)
+			return req_fail(r, TD_ECONFLICT,
+					"no time is logged on %s; send "
+					"confirm_no_time: true to close anyway",
+					ref(r, t.number));
+		err = show_page(r, id);
+		if (err != TD_OK)
+			return err;
+		json_object_set_new(req_view(r), "close_prompt", json_true());
+		r->status = 409;
+		return TD_OK;
+	}
+	params[0] = id_text(r, id);
+	params[1] = minutes == 0 ? "true" : "false";
+	err = req_query(r, sql_close, 2, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err != TD_OK)
+		return err;
+	after = json_pack("{s:s, s:b}", "status", "closed",
+			  "closed_without_time", minutes == 0);
+	req_own_json(r, after);
+	err = audit_write(r, "ticket.close", "ticket", id, NULL, after);
+	if (err != TD_OK)
+		return err;
+	if (r->want_json)
+		return show_page(r, id);
+	done(r, arena_printf(r->arena, "%s closed.", ref(r, t.number)),
+	     ticket_url(r, id));
+	return TD_OK;
+}
+
+/*
+ * POST /tickets/:id/reopen — back to in progress; 303 (API: {ticket});
+ * 409 when open or merged into another ticket.
+ */
+enum td_err tickets_reopen(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id");
+	const char *params[1] = { id_text(r, id) };
+	struct ticket_ref t;
+	json_t *after;
+	PGresult *res;
+	enum td_err err;
+
+	err = ticketctx_load(r, id, true, &t);
+	if (err != TD_OK)
+		return err;
+	if (t.status != TICKET_CLOSED)
+		return refuse(r, id,
+			      req_fail(r, TD_ECONFLICT, "%s is open already",
+				       ref(r, t.number)));
+	err = req_query(r, sql_merged_into, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) > 0)
+		return refuse(r, id,
+			      req_fail(r, TD_ECONFLICT,
+				       "%s was merged into T-%s: work on that "
+				       "ticket instead",
+				       ref(r, t.number), db_text(res, 0, 0)));
+	err = req_query(r, sql_reopen, 1, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err != TD_OK)
+		return err;
+	after = json_pack("{s:s}", "status", "in_progress");
+	req_own_json(r, after);
+	err = audit_write(r, "ticket.reopen", "ticket", id, NULL, after);
+	if (err != TD_OK)
+		return err;
+	if (r->want_json)
+		return show_page(r, id);
+	done(r, arena_printf(r->arena, "%s reopened.", ref(r, t.number)),
+	     ticket_url(r, id));
+	return TD_OK;
+}
+
+/* The merge target: "T-1002" (a number) or a bare id; 0 when unknown. */
+static enum td_err merge_target(struct req *r, int64_t *target)
+{
+	const char *s = form_text(r, "target"), *params[2] = { NULL, NULL };
+	int64_t v;
+	PGresult *res;
+	enum td_err err;
+
+	*target = 0;
+	if ((s[0] == 'T' || s[0] == 't') && s[1] == '-') {
+		if (!parse_id(s + 2, &v))
+			return TD_OK;
+		params[0] = id_text(r, v);
+	} else {
+		if (!parse_id(s, &v))
+			return TD_OK;
+		params[1] = id_text(r, v);
+	}
+	err = req_query(r, sql_merge_target, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*target = db_int(res, 0, 0);
+	return TD_OK;
+}
+
+static enum td_err note(struct req *r, int64_t ticket, const char *body)
+{
+	const char *params[3] = { id_text(r, ticket),
+				  r->auth.kind == AUTH_USER ?
+					  id_text(r, r->auth.user_id) :
+					  NULL,
+				  body };
+
+	return req_query(r, sql_note, 3, params, NULL);
+}
+
+/*
+ * POST /tickets/:id/merge (target) — moves the conversation, attachments
+ * and alert occurrences to target and closes this ticket; 303 to target
+ * (API: {ticket} of target); 422 for an unknown target; 409 for the same
+ * ticket or a closed one; 404.
+ */
+enum td_err tickets_merge(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id"), target, num_src = 0,
+		num_dst = 0;
+	const char *params[2];
+	struct ticket_ref t;
+	json_t *a_src, *a_dst;
+	PGresult *res;
+	enum td_err err;
+	int i;
+
+	err = ticketctx_load(r, id, false, &t);
+	if (err != TD_OK)
+		return err;
+	err = merge_target(r, &target);
+	if (err != TD_OK)
+		return err;
+	if (target == 0) {
+		form_error(r, "target",
+			   "enter the number of a ticket, such as T-1002");
+		if (!r->want_json) {
+			err = show_page(r, id);
+			if (err != TD_OK)
+				return err;
+		}
+		return form_reject(r, "tickets/show", NULL);
+	}
+	if (target == id)
+		return refuse(
+			r, id,
+			req_fail(r, TD_ECONFLICT,
+				 "a ticket cannot be merged into itself"));
+	params[0] = id_text(r, id);
+	params[1] = id_text(r, target);
+	err = req_query(r, sql_merge_lock, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 2)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, target);
+	for (i = 0; i < 2; i++) {
+		if (db_int(res, i, 0) == id)
+			num_src = db_int(res, i, 1);
+		else
+			num_dst = db_int(res, i, 1);
+		if (!strcmp(db_text(res, i, 2), "closed"))
+			return refuse(r, id,
+				      req_fail(r, TD_ECONFLICT,
+					       "T-%s is closed: reopen it to "
+					       "change it",
+					       db_text(res, i, 1)));
+	}
+	err = req_query(r, sql_merge_comments, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_attachments, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_alerts, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_alert_count, 2, params, NULL);
+	if (err == TD_OK)
+		err = note(r, target,
+			   arena_printf(r->arena, "Merged from %s",
+					ref(r, num_src)));
+	if (err == TD_OK)
+		err = note(r, id,
+			   arena_printf(r->arena, "Merged into %s",
+					ref(r, num_dst)));
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_close, 2, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, target, false);
+	if (err != TD_OK)
+		return err;
+	a_src = json_pack("{s:I, s:s}", "merged_into", (json_int_t)target,
+			  "ref", ref(r, num_dst));
+	req_own_json(r, a_src);
+	a_dst = json_pack("{s:I, s:s}", "merged_from", (json_int_t)id, "ref",
+			  ref(r, num_src));
+	req_own_json(r, a_dst);
+	err = audit_write(r, "ticket.merge", "ticket", id, NULL, a_src);
+	if (err == TD_OK)
+		err = audit_write(r, "ticket.merge", "ticket", target, NULL,
+				  a_dst);
+	if (err != TD_OK)
+		return err;
+	if (r->want_json)
+		return show_page(r, target);
+	done(r,
+	     arena_printf(r->arena, "%s merged into %s.", ref(r, num_src),
+			  ref(r, num_dst)),
+	     ticket_url(r, target));
+	return TD_OK;
+}

@@ -1,0 +1,296 @@
+"""The ticket queue: list filters, search, paging, bulk actions, saved
+views, tenant isolation and moves on the board."""
+import shutil
+import subprocess
+
+import psycopg
+import pytest
+from tdclient import Browser
+
+PW = "correct horse battery"
+
+
+@pytest.fixture
+def demo(app):
+    r = app.run("seed-demo", "--password", PW)
+    assert r.returncode == 0, r.stderr
+    return app
+
+
+def login(app, who="admin"):
+    b = Browser(app)
+    r = b.login(f"{who}@demo.tallydesk.test", PW)
+    assert r.status_code == 303, r.text[:300]
+    return b
+
+
+def tidy(html):
+    if not shutil.which("tidy"):
+        return
+    r = subprocess.run(["tidy", "-q", "-e", "--show-warnings", "yes", "-utf8", "--drop-empty-elements", "no"],
+                       input=html, capture_output=True, text=True)
+    errors = [l for l in r.stderr.splitlines() if "Error:" in l]
+    assert not errors, "\n".join(errors)
+
+
+def tenant_id(app, slug="demo"):
+    return app.sql("SELECT id FROM tenants WHERE slug = %s", (slug,))[0][0]
+
+
+def user_id(app, who):
+    return app.sql("SELECT id FROM users WHERE email = %s", (f"{who}@demo.tallydesk.test",))[0][0]
+
+
+class Maker:
+    """Inserts clients and tickets as the owner, numbered per tenant."""
+
+    def __init__(self, app, slug="demo"):
+        self.app = app
+        self.tenant = tenant_id(app, slug)
+        self.number = 1000
+
+    def _conn(self):
+        c = psycopg.connect(self.app.db_url, autocommit=True)
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(self.tenant),))
+        return c
+
+    def client(self, name):
+        with self._conn() as c:
+            return c.execute("INSERT INTO clients (tenant_id, name) VALUES (%s, %s) RETURNING id",
+                             (self.tenant, name)).fetchone()[0]
+
+    def ticket(self, client, subject, status="new", priority=3, assignee=None, tags=(),
+               description="", type_="incident", age_min=0):
+        self.number += 1
+        with self._conn() as c:
+            return c.execute(
+                "INSERT INTO tickets (tenant_id, number, subject, description, client_id, status,"
+                " priority, assignee_id, tags, type, closed_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " CASE WHEN %s = 'closed' THEN now() END, now() - make_interval(mins => %s))"
+                " RETURNING id",
+                (self.tenant, self.number, subject, description, client, status, priority,
+                 assignee, list(tags), type_, status, age_min)).fetchone()[0]
+
+    def comment(self, ticket, body):
+        with self._conn() as c:
+            c.execute("INSERT INTO ticket_comments (tenant_id, ticket_id, public, body)"
+                      " VALUES (%s, %s, false, %s)", (self.tenant, ticket, body))
+
+
+def ids(b, path):
+    r = b.get("/api/v1" + path)
+    assert r.status_code == 200, r.text[:2000]
+    return [t["id"] for t in r.json()["tickets"]]
+
+
+@pytest.fixture
+def world(demo):
+    m = Maker(demo)
+    acme = m.client("Acme Queue")
+    beta = m.client("Beta Queue")
+    tess = user_id(demo, "tess")
+    alex = user_id(demo, "admin")
+    t = {
+        "new": m.ticket(acme, "Printer jammed", tags=["printer"], priority=2, age_min=5),
+        "prog": m.ticket(acme, "Server slow", status="in_progress", assignee=tess, priority=1, age_min=4),
+        "wait": m.ticket(beta, "Waiting on vendor", status="waiting", assignee=alex, age_min=3),
+        "closed": m.ticket(beta, "Old closed thing", status="closed", age_min=2),
+        "proj": m.ticket(beta, "Office move", type_="project", tags=["move"], priority=4, age_min=1),
+    }
+    m.comment(t["wait"], "the flux capacitor zebrafish is broken")
+    return demo, m, t, {"acme": acme, "beta": beta, "tess": tess, "alex": alex}
+
+
+def test_default_shows_open_only_and_renders(world):
+    app, m, t, x = world
+    b = login(app)
+    r = b.get("/tickets")
+    assert r.status_code == 200, r.text[:3000]
+    assert "Printer jammed" in r.text and "Old closed thing" not in r.text
+    assert "T-1001" in r.text and "badge-p2" in r.text and "badge-in-progress" in r.text
+    tidy(r.text)
+    tidy(b.get("/tickets/board").text)
+    got = ids(b, "/tickets")
+    assert set(got) == {t["new"], t["prog"], t["wait"], t["proj"]}
+    j = b.get("/api/v1/tickets").json()
+    assert j["next"] is None and j["filter"]["status"] == ["new", "in_progress", "waiting"]
+    row = [r for r in j["tickets"] if r["id"] == t["prog"]][0]
+    assert row["client"] == "Acme Queue" and row["assignee"] == "Tess Technician"
+    assert row["ref"] == "T-1002" and row["status"] == "in_progress" and row["priority"] == 1
+    r = b.get("/tickets/mine"); assert r.status_code == 200 and "My work" in r.text
+    assert ids(b, "/tickets/mine") == [t["wait"]]
+    r = b.get("/tickets?status=bogus"); assert r.status_code == 422
+
+
+def test_filters(world):
+    app, m, t, x = world
+    b = login(app)
+    assert ids(b, "/tickets?status=closed") == [t["closed"]]
+    assert set(ids(b, "/tickets?status=closed&status=new")) == {t["closed"], t["new"], t["proj"]}
+    assert ids(b, "/tickets?assignee=me") == [t["wait"]]
+    assert set(ids(b, "/tickets?assignee=unassigned")) == {t["new"], t["proj"]}
+    assert ids(b, f"/tickets?assignee={x['tess']}") == [t["prog"]]
+    assert set(ids(b, f"/tickets?client_id={x['acme']}")) == {t["new"], t["prog"]}
+    assert ids(b, "/tickets?tag=printer") == [t["new"]]
+    assert ids(b, "/tickets?priority=1") == [t["prog"]]
+    assert ids(b, "/tickets?type=project") == [t["proj"]]
+    assert ids(b, "/tickets?sort=priority") == [t["prog"], t["new"], t["wait"], t["proj"]]
+    assert ids(b, "/tickets?sort=number") == [t["new"], t["prog"], t["wait"], t["proj"]]
+    assert ids(b, "/tickets") == [t["proj"], t["wait"], t["prog"], t["new"]]
+
+
+def test_search_finds_comment_words(world):
+    app, m, t, x = world
+    b = login(app)
+    assert ids(b, "/tickets?q=zebrafish") == [t["wait"]]
+    assert ids(b, "/tickets?q=printer") == [t["new"]]
+    assert ids(b, "/tickets?q=nothinglikethis") == []
+
+
+@pytest.mark.parametrize("sort", ["updated", "created", "priority", "number"])
+def test_keyset_pagination_each_once(demo, sort):
+    m = Maker(demo)
+    c = m.client("Pager Ltd")
+    made = set()
+    for i in range(23):
+        # equal update times on purpose: ties must be broken by id
+        made.add(m.ticket(c, f"Ticket {i}", priority=1 + i % 4, age_min=i // 3))
+    b = login(demo)
+    seen, path = [], f"/tickets?sort={sort}&limit=5"
+    for _ in range(10):
+        j = b.get("/api/v1" + path).json()
+        seen += [r["id"] for r in j["tickets"]]
+        if j["next"] is None:
+            break
+        path = f"/tickets?sort={sort}&limit=5&after={j['next']}"
+    assert len(seen) == len(set(seen)) == 23 and set(seen) == made
+    r = b.get(f"/tickets?sort={sort}&limit=5")
+    assert 'rel="next"' in r.text
+    assert b.get("/tickets?after=garbage").status_code == 422
+
+
+def test_bulk_assign_status_skips_closed(world):
+    app, m, t, x = world
+    b = login(app)
+    b.get("/tickets")
+    r = b.post("/tickets/bulk", {"action": "assign", "value": str(x["tess"]),
+                                 "id": [t["new"], t["closed"], t["proj"]]})
+    assert r.status_code == 303, r.text[:2000]
+    rows = dict(app.sql("SELECT id, assignee_id FROM tickets WHERE id = ANY(%s)",
+                        ([t["new"], t["closed"], t["proj"]],)))
+    assert rows[t["new"]] == x["tess"] and rows[t["proj"]] == x["tess"] and rows[t["closed"]] is None
+    r = b.get(r.headers["Location"])
+    assert "skipped 1 closed" in r.text
+    r = b.post("/tickets/bulk", {"action": "status", "value": "waiting", "id": [t["new"], t["closed"]]})
+    assert r.status_code == 303
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "waiting"
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["closed"],))[0][0] == "closed"
+    r = b.post("/tickets/bulk", {"action": "status", "value": "closed", "id": [t["new"]]})
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "waiting"
+    r = b.post("/tickets/bulk", {"action": "priority", "value": "1", "id": [t["proj"]]})
+    r = b.post("/tickets/bulk", {"action": "tag", "value": "urgent", "id": [t["proj"]]})
+    assert app.sql("SELECT priority, tags FROM tickets WHERE id = %s", (t["proj"],))[0] == (1, ["move", "urgent"])
+    n = app.sql("SELECT count(*) FROM audit_log WHERE action = 'ticket.update' AND object_id = %s",
+                (t["proj"],))[0][0]
+    assert n == 3
+    assert app.sql("SELECT count(*) FROM audit_log WHERE action = 'ticket.update' AND object_id = %s",
+                   (t["closed"],))[0][0] == 0
+
+
+def test_saved_views_per_user(world):
+    app, m, t, x = world
+    a = login(app)
+    a.get("/tickets?assignee=me")
+    r = a.post("/tickets/views", {"name": "Mine waiting", "query": "assignee=me&status=waiting"})
+    assert r.status_code == 303, r.text[:2000]
+    r = a.get("/tickets")
+    assert "Mine waiting" in r.text and "/tickets?assignee=me&amp;status=waiting" in r.text
+    vid = app.sql("SELECT id FROM saved_views WHERE name = 'Mine waiting'")[0][0]
+    tess = login(app, "tess")
+    r = tess.get("/tickets")
+    assert "Mine waiting" not in r.text
+    assert tess.get("/api/v1/tickets").json()["views"] == []
+    r = tess.post(f"/tickets/views/{vid}/delete", {})
+    assert r.status_code == 404
+    assert app.sql("SELECT count(*) FROM saved_views")[0][0] == 1
+    r = a.post(f"/tickets/views/{vid}/delete", {})
+    assert r.status_code == 303
+    assert app.sql("SELECT count(*) FROM saved_views")[0][0] == 0
+
+
+def test_other_tenant_never_appears(world):
+    app, m, t, x = world
+    assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
+    rm = Maker(app, "rival")
+    rc = rm.client("Rival Client")
+    other = rm.ticket(rc, "Rival secret zebrafish")
+    b = login(app)
+    for path in ("/tickets", "/tickets?status=new&status=closed", "/tickets?q=zebrafish",
+                 "/tickets?sort=number", f"/tickets?client_id={rc}"):
+        assert other not in ids(b, path)
+    r = b.get("/tickets/board")
+    assert "Rival secret" not in r.text
+    b.get("/tickets")
+    r = b.post(f"/tickets/{other}/move", {"status": "waiting"})
+    assert r.status_code == 404
+
+
+def test_move_persists_audited_and_refuses_close(world):
+    app, m, t, x = world
+    b = login(app)
+    r = b.get("/tickets/board")
+    assert r.status_code == 200, r.text[:3000]
+    assert 'data-status="in_progress"' in r.text and "Old closed thing" in r.text
+    r = b.post(f"/tickets/{t['new']}/move", {"status": "in_progress"})
+    assert r.status_code == 303, r.text[:2000]
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "in_progress"
+    a = app.sql("SELECT before->>'status', after->>'status' FROM audit_log"
+                " WHERE action = 'ticket.update' AND object_id = %s", (t["new"],))
+    assert a == [("new", "in_progress")]
+    # JSON with a neighbour: lands before it
+    r = b.post(f"/tickets/{t['wait']}/move", {"status": "in_progress", "before_id": str(t["prog"])},
+               headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    j = r.json()["ticket"]
+    assert j["id"] == t["wait"] and j["status"] == "in_progress"
+    col = [c for c in b.get("/api/v1/tickets/board").json()["columns"] if c["status"] == "in_progress"][0]
+    order = [c["id"] for c in col["cards"]]
+    assert order.index(t["wait"]) < order.index(t["prog"])
+    r = b.post(f"/tickets/{t['new']}/move", {"status": "closed"}, headers={"Accept": "application/json"})
+    assert r.status_code == 409
+    assert "close guard" in r.json()["error"]["message"]
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "in_progress"
+    r = b.post(f"/tickets/{t['closed']}/move", {"status": "new"}, headers={"Accept": "application/json"})
+    assert r.status_code == 409
+
+
+def test_bulk_and_move_reject_bad_input(world):
+    app, m, t, x = world
+    b = login(app)
+    b.get("/tickets")
+    js = {"Accept": "application/json"}
+    r = b.post("/tickets/bulk", {"action": "status", "value": "closed", "id": [t["new"]]}, headers=js)
+    assert r.status_code == 422 and "value" in r.json()["error"]["fields"]
+    r = b.post("/tickets/bulk", {"action": "explode", "value": "1", "id": [t["new"]]}, headers=js)
+    assert r.status_code == 422 and "action" in r.json()["error"]["fields"]
+    r = b.post("/tickets/bulk", {"action": "assign", "value": "me"}, headers=js)
+    assert r.status_code == 422 and "ids" in r.json()["error"]["fields"]
+    # a browser is sent back to the list, never off-site
+    r = b.post("/tickets/bulk", {"action": "priority", "value": "9", "id": [t["new"]],
+                                 "return_to": "//evil.example/"})
+    assert r.status_code == 303 and r.headers["Location"] == "/tickets"
+    r = b.post("/tickets/bulk", {"action": "priority", "value": "2", "id": [t["proj"]],
+                                 "return_to": "/tickets?type=project"})
+    assert r.status_code == 303 and r.headers["Location"] == "/tickets?type=project"
+    # JSON callers get the result
+    r = b.post("/tickets/bulk", {"action": "assign", "value": "me", "id": [t["new"], t["closed"]]}, headers=js)
+    assert r.status_code == 200, r.text
+    assert r.json()["updated"] == [t["new"]] and r.json()["skipped"] == ["T-1004"]
+    assert app.sql("SELECT assignee_id FROM tickets WHERE id = %s", (t["new"],))[0][0] == x["alex"]
+    # neighbours must be cards of the target column
+    r = b.post(f"/tickets/{t['new']}/move", {"status": "waiting", "before_id": str(t["prog"])}, headers=js)
+    assert r.status_code == 422
+    r = b.post(f"/tickets/{t['new']}/move", {"status": "nonsense"}, headers=js)
+    assert r.status_code == 422
+    assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "new"
