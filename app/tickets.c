@@ -84,8 +84,10 @@ enum tcol {
 };
 
 /*
- * The timeline: comments and the ticket's audit rows in one list, oldest
- * first, so the page needs no merging of its own and no per-row queries.
+ * The timeline: comments, the ticket's audit rows and files attached without
+ * a comment in one list, oldest first, so the page needs no merging of its
+ * own and no per-row queries. An attachment row carries its filename in the
+ * body column and its size in the before column.
  */
 static const char sql_timeline[] =
 	"SELECT * FROM ("
@@ -107,7 +109,17 @@ static const char sql_timeline[] =
 						 " LEFT JOIN users u ON u.tenant_id = a.tenant_id"
 						 " AND u.id = a.actor_user_id"
 						 " WHERE a.tenant_id = app_tenant() AND a.object_type = 'ticket'"
-						 " AND a.object_id = $1) x ORDER BY x.at, x.kind, x.id";
+						 " AND a.object_id = $1"
+						 " UNION ALL "
+						 "SELECT 'attachment', f.id, f.created_at," TS(
+							 "f.created_at")
+							 ISO("f.created_at") " coalesce(u.name, 'System'), false, f.filename,"
+									     " false, NULL::text, f.size::text, NULL::text"
+									     " FROM ticket_attachments f JOIN tenants tz ON tz.id = f.tenant_id"
+									     " LEFT JOIN users u ON u.tenant_id = f.tenant_id"
+									     " AND u.id = f.uploaded_by"
+									     " WHERE f.tenant_id = app_tenant() AND f.ticket_id = $1"
+									     " AND f.comment_id IS NULL) x ORDER BY x.at, x.kind, x.id";
 static const char sql_attachments[] =
 	"SELECT id, comment_id, filename, size FROM ticket_attachments"
 	" WHERE tenant_id = app_tenant() AND ticket_id = $1 ORDER BY id";
@@ -936,7 +948,7 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 	enum td_err err;
 	size_t k;
 	int i, n;
-	bool comment;
+	bool comment, file;
 
 	*out = json_array();
 	req_own_json(r, by_comment);
@@ -949,14 +961,27 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		comment = !strcmp(db_text(res, i, TL_KIND), "comment");
-		item = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:b}", "kind",
-				 db_text(res, i, TL_KIND), "id",
-				 int_at(res, i, TL_ID), "at",
-				 db_text(res, i, TL_AT), "at_iso",
-				 db_text(res, i, TL_AT_ISO), "who",
-				 db_text(res, i, TL_WHO), "is_comment", comment,
-				 "is_event", !comment);
-		if (comment) {
+		file = !strcmp(db_text(res, i, TL_KIND), "attachment");
+		item = json_pack(
+			"{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b}", "kind",
+			db_text(res, i, TL_KIND), "id", int_at(res, i, TL_ID),
+			"at", db_text(res, i, TL_AT), "at_iso",
+			db_text(res, i, TL_AT_ISO), "who",
+			db_text(res, i, TL_WHO), "is_comment", comment,
+			"is_attachment", file, "is_event", !comment && !file);
+		if (file) {
+			/* A file attached without a comment: its own item. */
+			json_object_set_new(
+				item, "filename",
+				json_string(db_text(res, i, TL_BODY)));
+			json_object_set_new(
+				item, "size",
+				json_integer(int_at(res, i, TL_BEFORE)));
+			json_object_set_new(item, "url",
+					    json_string(arena_printf(
+						    r->arena, "/attachments/%s",
+						    db_text(res, i, TL_ID))));
+		} else if (comment) {
 			files = json_array();
 			json_object_set(by_comment, db_text(res, i, TL_ID),
 					files);
@@ -999,7 +1024,9 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 		files = db_isnull(att, i, 1) ?
 				NULL :
 				json_object_get(by_comment, db_text(att, i, 1));
-		/* Files uploaded without a comment go in the ticket's own list.
+		/* Files uploaded without a comment go in the ticket's own list
+		 * (they are also timeline items of their own, from
+		 * sql_timeline).
 		 */
 		json_array_append_new(files != NULL ? files : loose, item);
 	}

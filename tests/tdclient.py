@@ -64,3 +64,14 @@ def totp_now(secret_b32, at=None, step_offset=0):
     off = mac[-1] & 15
     code = (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1000000
     return f"{code:06d}"
+
+
+def submit_and_wait(browser, button):
+    """Clicks a submit button and waits until the next page has replaced this one."""
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button.click()
+    WebDriverWait(browser, 15).until(EC.staleness_of(button))
+    WebDriverWait(browser, 15).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")

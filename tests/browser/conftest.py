@@ -87,12 +87,4 @@ def shot(browser):
     return save
 
 
-def submit_and_wait(browser, button):
-    """Clicks a submit button and waits until the next page has replaced this one."""
-    from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    button.click()
-    WebDriverWait(browser, 15).until(EC.staleness_of(button))
-    WebDriverWait(browser, 15).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+from tdclient import submit_and_wait  # noqa: E402,F401  (kept for old imports)

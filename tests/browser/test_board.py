@@ -5,7 +5,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys  # noqa: F401
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import submit_and_wait
+from tdclient import submit_and_wait
 
 PW = "correct horse battery"
 

@@ -1,6 +1,6 @@
 """What a person sees: the layout, navigation, keyboard and small screens."""
 import pytest
-from conftest import submit_and_wait
+from tdclient import submit_and_wait
 from selenium.webdriver.common.by import By
 
 PW = "correct horse battery"

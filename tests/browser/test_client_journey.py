@@ -3,7 +3,7 @@ several roles, a site, assets; then sees the counts."""
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from conftest import submit_and_wait
+from tdclient import submit_and_wait
 
 PW = "correct horse battery"
 

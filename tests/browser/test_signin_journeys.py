@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from conftest import submit_and_wait
+from tdclient import submit_and_wait
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
