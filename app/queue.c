@@ -50,6 +50,22 @@
 	" extract(epoch FROM now() - t.updated_at)::bigint,"                   \
 	" to_char(t.updated_at AT TIME ZONE 'UTC',"                            \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"
+/*
+ * With search words the tickets come from a fenced subquery (OFFSET 0) of
+ * the matching ids, so the planner sorts those few rows instead of walking
+ * the recency index through every ticket hoping to meet them.
+ */
+#define SEARCH_FROM                                                            \
+	" FROM (SELECT * FROM tickets s WHERE s.tenant_id = app_tenant()"      \
+	" AND s.id = ANY (ARRAY(SELECT x.id FROM tickets x"                    \
+	" WHERE x.tenant_id = app_tenant()"                                    \
+	" AND x.search @@ plainto_tsquery('simple', $9) UNION"                 \
+	" SELECT m.ticket_id FROM ticket_comments m"                           \
+	" WHERE m.tenant_id = app_tenant()"                                    \
+	" AND m.search @@ plainto_tsquery('simple', $9))) OFFSET 0) t"         \
+	" JOIN clients c ON c.tenant_id = t.tenant_id"                         \
+	" AND c.id = t.client_id LEFT JOIN users u"                            \
+	" ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
 #define LIST_FROM                                                              \
 	" FROM tickets t JOIN clients c ON c.tenant_id = t.tenant_id"          \
 	" AND c.id = t.client_id LEFT JOIN users u"                            \
@@ -62,42 +78,49 @@
 	" AND (NOT $5::boolean OR t.assignee_id IS NULL)"                      \
 	" AND ($6::text IS NULL OR t.tags @> ARRAY[$6::text])"                 \
 	" AND ($7::text IS NULL OR t.type = $7::text)"                         \
-	" AND ($8::text IS NULL OR t.source = $8::text)"                       \
-	" AND ($9::text IS NULL OR t.id = ANY (ARRAY("                         \
-	" SELECT s.id FROM tickets s WHERE s.tenant_id = app_tenant()"        \
-	" AND s.search @@ plainto_tsquery('simple', $9) UNION"                 \
-	" SELECT m.ticket_id FROM ticket_comments m"                           \
-	" WHERE m.tenant_id = app_tenant()"                                    \
-	" AND m.search @@ plainto_tsquery('simple', $9))))"
+	" AND ($8::text IS NULL OR t.source = $8::text)" /* $9 (search words)  \
+							    is applied by      \
+							    SEARCH_FROM; typed \
+							    here for all. */   \
+	" AND ($9::text IS NULL OR $9::text IS NOT NULL)"
 #define TS_KEY                                                                 \
 	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-static const char sql_list_updated[] =
-	LIST_COLUMNS " " TS_KEY LIST_FROM LIST_FILTERS
-		     " AND ($10::text IS NULL OR (t.updated_at, t.id) <"
-		     " ($10::timestamptz, $11::bigint))"
-		     " ORDER BY t.updated_at DESC, t.id DESC LIMIT $12::int";
+#define LIST_UPDATED(from)                                                     \
+	LIST_COLUMNS " " TS_KEY from LIST_FILTERS                              \
+		     " AND ($10::text IS NULL OR (t.updated_at, t.id) <"       \
+		     " ($10::timestamptz, $11::bigint))"                       \
+		     " ORDER BY t.updated_at DESC, t.id DESC LIMIT $12::int"
 /* Identity values are handed out in creation order. */
-static const char sql_list_created[] =
-	LIST_COLUMNS " t.id::text" LIST_FROM LIST_FILTERS
-		     " AND ($10::text IS NULL OR t.id < $11::bigint)"
-		     " ORDER BY t.id DESC LIMIT $12::int";
+#define LIST_CREATED(from)                                                     \
+	LIST_COLUMNS " t.id::text" from LIST_FILTERS                           \
+		     " AND ($10::text IS NULL OR t.id < $11::bigint)"          \
+		     " ORDER BY t.id DESC LIMIT $12::int"
 /* The key is "<priority>~<updated>", split by the statement. */
-static const char sql_list_priority[] =
-	LIST_COLUMNS " t.priority || '~' || " TS_KEY LIST_FROM LIST_FILTERS
-		     " AND ($10::text IS NULL"
-		     " OR t.priority > split_part($10, '~', 1)::int"
-		     " OR (t.priority = split_part($10, '~', 1)::int"
-		     " AND (t.updated_at, t.id) <"
-		     " (split_part($10, '~', 2)::timestamptz, $11::bigint)))"
-		     " ORDER BY t.priority, t.updated_at DESC, t.id DESC"
-		     " LIMIT $12::int";
-static const char sql_list_number[] =
-	LIST_COLUMNS " t.number::text" LIST_FROM LIST_FILTERS
-		     " AND ($10::text IS NULL OR (t.number, t.id) >"
-		     " ($10::bigint, $11::bigint))"
-		     " ORDER BY t.number, t.id LIMIT $12::int";
+#define LIST_PRIORITY(from)                                                    \
+	LIST_COLUMNS                                                           \
+		" t.priority || '~' || " TS_KEY from LIST_FILTERS              \
+		" AND ($10::text IS NULL"                                      \
+		" OR t.priority > split_part($10, '~', 1)::int"                \
+		" OR (t.priority = split_part($10, '~', 1)::int"               \
+		" AND (t.updated_at, t.id) <"                                  \
+		" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"       \
+		" ORDER BY t.priority, t.updated_at DESC, t.id DESC LIMIT $12::int"
+#define LIST_NUMBER(from)                                                      \
+	LIST_COLUMNS " t.number::text" from LIST_FILTERS                       \
+		     " AND ($10::text IS NULL OR (t.number, t.id) >"           \
+		     " ($10::bigint, $11::bigint))"                            \
+		     " ORDER BY t.number, t.id LIMIT $12::int"
+
+static const char sql_list_updated[] = LIST_UPDATED(LIST_FROM);
+static const char sql_list_created[] = LIST_CREATED(LIST_FROM);
+static const char sql_list_priority[] = LIST_PRIORITY(LIST_FROM);
+static const char sql_list_number[] = LIST_NUMBER(LIST_FROM);
+static const char sql_search_updated[] = LIST_UPDATED(SEARCH_FROM);
+static const char sql_search_created[] = LIST_CREATED(SEARCH_FROM);
+static const char sql_search_priority[] = LIST_PRIORITY(SEARCH_FROM);
+static const char sql_search_number[] = LIST_NUMBER(SEARCH_FROM);
 /* The board: open columns by rank, then the most recently closed. */
 static const char sql_board_open[] =
 	LIST_COLUMNS " ''" LIST_FROM LIST_FILTERS
@@ -192,11 +215,12 @@ static const struct {
 	const char *key;
 	const char *label;
 	const char *sql;
+	const char *search_sql; /* the same with search words */
 } sorts[SORT__MAX] = {
-	{ "updated", "Recently updated", sql_list_updated },
-	{ "created", "Newest", sql_list_created },
-	{ "priority", "Priority", sql_list_priority },
-	{ "number", "Number", sql_list_number },
+	{ "updated", "Recently updated", sql_list_updated, sql_search_updated },
+	{ "created", "Newest", sql_list_created, sql_search_created },
+	{ "priority", "Priority", sql_list_priority, sql_search_priority },
+	{ "number", "Number", sql_list_number, sql_search_number },
 };
 
 /* The list's filters as parsed from the query string. */
@@ -619,7 +643,10 @@ static enum td_err list_page(struct req *r, bool mine)
 	params[11] = arena_printf(r->arena, "%d", limit + 1);
 	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
 	if (err == TD_OK)
-		err = req_query(r, sorts[f.sort].sql, 12, params, &res);
+		err = req_query(r,
+				params[8] != NULL ? sorts[f.sort].search_sql :
+						    sorts[f.sort].sql,
+				12, params, &res);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
