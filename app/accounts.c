@@ -71,11 +71,6 @@ static const char sql_user_exists[] =
 	"SELECT 1 FROM users WHERE tenant_id = app_tenant()"
 	" AND lower(email) = lower($1)";
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
 static void set_title(struct req *r, const char *title, const char *view)
 {
 	json_object_set_new(req_view(r), "title", json_string(title));
@@ -94,7 +89,7 @@ static int64_t tenant_by_slug(struct req *r, const char *slug)
 	    db_isnull(res, 0, 1))
 		return 0;
 	r->auth.tenant_id = db_int(res, 0, 1);
-	params[0] = id_text(r, r->auth.tenant_id);
+	params[0] = req_id(r, r->auth.tenant_id);
 	if (req_query(r, sql_set_tenant, 1, params, NULL) != TD_OK)
 		return 0;
 	return r->auth.tenant_id;
@@ -116,7 +111,7 @@ static bool link_token(struct req *r, const char **token)
 	if (end != dot || id <= 0 || strlen(dot + 1) != AUTH_TOKEN_LEN)
 		return false;
 	r->auth.tenant_id = id;
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	if (req_query(r, sql_set_tenant, 1, params, NULL) != TD_OK)
 		return false;
 	*token = dot + 1;
@@ -136,15 +131,17 @@ enum td_err accounts_login_form(struct req *r)
 	}
 	if (ws == NULL || *ws == '\0')
 		ws = r->ctx->conf->default_workspace;
-	json_object_set_new(v, "form", json_pack("{s:s, s:s}", "workspace", ws,
-						 "next", form_safe_next(next)));
+	json_object_set_new(v, "form",
+			    json_pack("{s:s, s:s}", "workspace", ws, "next",
+				      form_safe_next(next)));
 	set_title(r, "Sign in", "auth/login");
 	return TD_OK;
 }
 
 static enum td_err login_refused(struct req *r, int status, const char *why)
 {
-	static const char *const keep[] = { "workspace", "email", "next", NULL };
+	static const char *const keep[] = { "workspace", "email", "next",
+					    NULL };
 
 	r->error_detail = why;
 	if (r->want_json) {
@@ -161,7 +158,8 @@ static enum td_err login_refused(struct req *r, int status, const char *why)
 /* POST /login — 401 on a wrong password, 429 when throttled; both commit. */
 enum td_err accounts_login(struct req *r)
 {
-	const char *ws = form_text(r, "workspace"), *email = form_text(r, "email");
+	const char *ws = form_text(r, "workspace"),
+		   *email = form_text(r, "email");
 	const char *pw = form_text(r, "password"), *params[1], *account;
 	const char *next = form_safe_next(form_text(r, "next"));
 	PGresult *res;
@@ -171,12 +169,16 @@ enum td_err accounts_login(struct req *r)
 
 	if (tenant_by_slug(r, ws) == 0) {
 		auth_password_dummy(r->ctx->conf, pw);
-		return login_refused(r, 401, "The workspace, email or password is not right.");
+		return login_refused(
+			r, 401,
+			"The workspace, email or password is not right.");
 	}
-	account = arena_printf(r->arena, "%" PRId64 ":%s", r->auth.tenant_id, email);
+	account = arena_printf(r->arena, "%" PRId64 ":%s", r->auth.tenant_id,
+			       email);
 	if (auth_throttled(r, account))
-		return login_refused(r, 429,
-				     "Too many failed sign-ins. Wait 15 minutes, or reset your password.");
+		return login_refused(
+			r, 429,
+			"Too many failed sign-ins. Wait 15 minutes, or reset your password.");
 	params[0] = email;
 	err = req_query(r, sql_user_by_email, 1, params, &res);
 	if (err != TD_OK)
@@ -184,11 +186,15 @@ enum td_err accounts_login(struct req *r)
 	if (PQntuples(res) != 1 || db_isnull(res, 0, 1)) {
 		auth_password_dummy(r->ctx->conf, pw);
 		auth_failure(r, account);
-		return login_refused(r, 401, "The workspace, email or password is not right.");
+		return login_refused(
+			r, 401,
+			"The workspace, email or password is not right.");
 	}
 	if (!auth_password_verify(db_text(res, 0, 1), pw)) {
 		auth_failure(r, account);
-		return login_refused(r, 401, "The workspace, email or password is not right.");
+		return login_refused(
+			r, 401,
+			"The workspace, email or password is not right.");
 	}
 	user = db_int(res, 0, 0);
 	totp = !strcmp(db_text(res, 0, 2), "t");
@@ -196,15 +202,18 @@ enum td_err accounts_login(struct req *r)
 	err = auth_session_start(r, user, totp);
 	if (err != TD_OK)
 		return err;
-	req_header(r, "Set-Cookie",
-		   arena_printf(r->arena, "td_ws=%s; Path=/; SameSite=Lax; Max-Age=31536000",
-				ws));
+	req_header(
+		r, "Set-Cookie",
+		arena_printf(r->arena,
+			     "td_ws=%s; Path=/; SameSite=Lax; Max-Age=31536000",
+			     ws));
 	if (totp) {
-		r->redirect = arena_printf(r->arena, "/login/totp?next=%s", next);
+		r->redirect =
+			arena_printf(r->arena, "/login/totp?next=%s", next);
 		return TD_OK;
 	}
 	r->auth.email = email;
-	params[0] = id_text(r, user);
+	params[0] = req_id(r, user);
 	err = req_query(r, sql_user_login, 1, params, NULL);
 	if (err == TD_OK)
 		err = audit_write(r, "user.login", "user", user, NULL, NULL);
@@ -221,7 +230,8 @@ enum td_err accounts_totp_form(struct req *r)
 	}
 	json_object_set_new(req_view(r), "form",
 			    json_pack("{s:s}", "next",
-				      form_safe_next(http_params_get(&r->query_params, "next"))));
+				      form_safe_next(http_params_get(
+					      &r->query_params, "next"))));
 	set_title(r, "Two-step verification", "auth/totp");
 	return TD_OK;
 }
@@ -245,23 +255,28 @@ enum td_err accounts_totp(struct req *r)
 			       r->auth.email);
 	if (auth_throttled(r, account)) {
 		auth_session_end(r);
-		form_flash(r, "error", "Too many failed sign-ins. Wait 15 minutes.");
+		form_flash(r, "error",
+			   "Too many failed sign-ins. Wait 15 minutes.");
 		r->redirect = "/login";
 		return TD_OK;
 	}
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	err = req_query(r, sql_user_totp, 1, params, &res);
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(res) != 1)
-		return req_fail(r, TD_EAUTH, "two-step verification is not set up");
-	key = PQunescapeBytea((const unsigned char *)db_text(res, 0, 0), &keylen);
-	step = totp_verify(key, keylen, form_text(r, "code"), (int64_t)time(NULL),
-			   db_int(res, 0, 1));
+		return req_fail(r, TD_EAUTH,
+				"two-step verification is not set up");
+	key = PQunescapeBytea((const unsigned char *)db_text(res, 0, 0),
+			      &keylen);
+	step = totp_verify(key, keylen, form_text(r, "code"),
+			   (int64_t)time(NULL), db_int(res, 0, 1));
 	PQfreemem(key);
 	if (step < 0) {
 		auth_failure(r, account);
-		form_error(r, "code", "That code is not right. Use the current code from your app.");
+		form_error(
+			r, "code",
+			"That code is not right. Use the current code from your app.");
 		form_reject(r, "auth/totp", keep);
 		r->status = 401;
 		json_object_set_new(req_view(r), "title",
@@ -278,7 +293,8 @@ enum td_err accounts_totp(struct req *r)
 	if (err == TD_OK)
 		err = req_query(r, sql_user_login, 1, params, NULL);
 	if (err == TD_OK)
-		err = audit_write(r, "user.login", "user", r->auth.user_id, NULL, NULL);
+		err = audit_write(r, "user.login", "user", r->auth.user_id,
+				  NULL, NULL);
 	r->redirect = form_safe_next(form_text(r, "next"));
 	return err;
 }
@@ -289,7 +305,8 @@ enum td_err accounts_logout(struct req *r)
 	enum td_err err;
 
 	if (r->auth.kind == AUTH_USER) {
-		err = audit_write(r, "user.logout", "user", r->auth.user_id, NULL, NULL);
+		err = audit_write(r, "user.logout", "user", r->auth.user_id,
+				  NULL, NULL);
 		if (err != TD_OK)
 			return err;
 	}
@@ -306,9 +323,10 @@ enum td_err accounts_forgot_form(struct req *r)
 {
 	const char *ws = http_params_get(&r->cookies, "td_ws");
 
-	json_object_set_new(req_view(r), "form",
-			    json_pack("{s:s}", "workspace",
-				      ws ? ws : r->ctx->conf->default_workspace));
+	json_object_set_new(
+		req_view(r), "form",
+		json_pack("{s:s}", "workspace",
+			  ws ? ws : r->ctx->conf->default_workspace));
 	set_title(r, "Reset your password", "auth/forgot");
 	return TD_OK;
 }
@@ -330,7 +348,8 @@ enum td_err accounts_forgot(struct req *r)
 	json_object_set_new(req_view(r), "sent", json_true());
 	if (tenant_by_slug(r, form_text(r, "workspace")) == 0)
 		return TD_OK;
-	account = arena_printf(r->arena, "%" PRId64 ":%s", r->auth.tenant_id, email);
+	account = arena_printf(r->arena, "%" PRId64 ":%s", r->auth.tenant_id,
+			       email);
 	if (auth_throttled(r, account))
 		return TD_OK;
 	params[0] = email;
@@ -350,11 +369,12 @@ enum td_err accounts_forgot(struct req *r)
 	params[0] = "password_reset";
 	params[1] = email;
 	params[2] = "Reset your tallydesk password";
-	params[3] = arena_printf(r->arena,
-				 "Someone (hopefully you) asked to reset the password of %s.\n\n"
-				 "Open this link within an hour to choose a new one:\n%s\n\n"
-				 "If it was not you, ignore this message.\n",
-				 email, link);
+	params[3] = arena_printf(
+		r->arena,
+		"Someone (hopefully you) asked to reset the password of %s.\n\n"
+		"Open this link within an hour to choose a new one:\n%s\n\n"
+		"If it was not you, ignore this message.\n",
+		email, link);
 	err = req_query(r, sql_outbox, 4, params, NULL);
 	if (err != TD_OK)
 		return err;
@@ -399,8 +419,10 @@ static const char *new_password(struct req *r, const char *email)
 		form_error(r, "password", why);
 		return NULL;
 	}
-	if (r->json_body == NULL && strcmp(pw, form_text(r, "password2")) != 0) {
-		form_error(r, "password2", "the two passwords are not the same");
+	if (r->json_body == NULL &&
+	    strcmp(pw, form_text(r, "password2")) != 0) {
+		form_error(r, "password2",
+			   "the two passwords are not the same");
 		return NULL;
 	}
 	return pw;
@@ -423,7 +445,8 @@ enum td_err accounts_reset(struct req *r)
 	pw = new_password(r, db_text(res, 0, 2));
 	if (pw == NULL) {
 		json_object_set_new(req_view(r), "valid", json_true());
-		json_object_set_new(req_view(r), "action", json_string(r->path));
+		json_object_set_new(req_view(r), "action",
+				    json_string(r->path));
 		json_object_set_new(req_view(r), "title",
 				    json_string("Choose a new password"));
 		return form_reject(r, "auth/reset", NULL);
@@ -432,7 +455,7 @@ enum td_err accounts_reset(struct req *r)
 		return req_fail(r, TD_ESYS, "cannot hash the password");
 	params[0] = db_text(res, 0, 0);
 	err = req_query(r, sql_reset_use, 1, params, NULL);
-	params[0] = id_text(r, user);
+	params[0] = req_id(r, user);
 	params[1] = hash;
 	if (err == TD_OK)
 		err = req_query(r, sql_password_set, 2, params, NULL);
@@ -440,10 +463,12 @@ enum td_err accounts_reset(struct req *r)
 	if (err == TD_OK)
 		err = req_query(r, sql_sessions_drop_user, 1, params, NULL);
 	if (err == TD_OK)
-		err = audit_write(r, "user.password_reset", "user", user, NULL, NULL);
+		err = audit_write(r, "user.password_reset", "user", user, NULL,
+				  NULL);
 	if (err != TD_OK)
 		return err;
-	form_flash(r, "ok", "Your password is changed. Sign in with the new one.");
+	form_flash(r, "ok",
+		   "Your password is changed. Sign in with the new one.");
 	r->redirect = "/login";
 	return TD_OK;
 }
@@ -507,14 +532,16 @@ enum td_err accounts_invite_accept(struct req *r)
 	}
 	email = db_text(res, 0, 1);
 	if (*name == '\0' || strlen(name) > 200)
-		form_error(r, "name", "enter your name (at most 200 characters)");
+		form_error(r, "name",
+			   "enter your name (at most 200 characters)");
 	pw = new_password(r, email);
 	params[0] = email;
 	err = req_query(r, sql_user_exists, 1, params, &created);
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(created) > 0)
-		form_error(r, "email", "a user with this email already exists here");
+		form_error(r, "email",
+			   "a user with this email already exists here");
 	if (form_has_errors(r) || pw == NULL) {
 		invite_view(r, res);
 		return form_reject(r, "auth/invite", keep);

@@ -157,27 +157,6 @@ struct check {
 	bool bad;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static void note(struct check *c, const char *field, const char *message)
 {
 	c->bad = true;
@@ -232,7 +211,7 @@ static bool member_text(struct check *c, json_t *obj, const char *key,
 		return false;
 	}
 	s = trim(c->r, s);
-	if (utf8_len(s) > max) {
+	if (http_utf8_len(s) > max) {
 		note(c, key,
 		     arena_printf(c->r->arena, "use at most %zu characters",
 				  max));
@@ -375,7 +354,7 @@ static enum td_err need_agent(struct req *r)
 static enum td_err path_external_id(struct req *r, const char **ext)
 {
 	*ext = route_arg_str(&r->args, "external");
-	if (*ext == NULL || **ext == '\0' || utf8_len(*ext) > 200)
+	if (*ext == NULL || **ext == '\0' || http_utf8_len(*ext) > 200)
 		return req_fail(r, TD_EINPUT,
 				"the external id must be 1 to 200 characters");
 	return TD_OK;
@@ -403,7 +382,7 @@ static enum td_err add_sites(struct req *r, json_t *items, int *created)
 	text = req_json_text(r, names, NULL);
 	if (text == NULL)
 		return req_fail(r, TD_ESYS, "cannot serialise site names");
-	params[0] = id_text(r, r->auth.client_id);
+	params[0] = req_id(r, r->auth.client_id);
 	params[1] = text;
 	err = req_query(r, sql_sites_add, 2, params, &res);
 	if (err != TD_OK)
@@ -418,7 +397,7 @@ static json_t *asset_json(const PGresult *res, const char *ext)
 			 (json_int_t)db_int(res, 0, 0), "external_id", ext,
 			 "name", db_text(res, 0, 1), "kind", db_text(res, 0, 2),
 			 "category", db_text(res, 0, 3), "billable",
-			 is_true(res, 0, 4), "archived", is_true(res, 0, 5));
+			 db_bool(res, 0, 4), "archived", db_bool(res, 0, 5));
 }
 
 /*
@@ -457,26 +436,26 @@ enum td_err agent_asset_put(struct req *r)
 	text = req_json_text(r, items, NULL);
 	if (text == NULL)
 		return req_fail(r, TD_ESYS, "cannot serialise the asset");
-	params[0] = id_text(r, r->auth.client_id);
+	params[0] = req_id(r, r->auth.client_id);
 	params[1] = text;
 	err = req_query(r, sql_put, 2, params, &res);
 	if (err != TD_OK)
 		return err;
-	if (PQntuples(res) != 1 || is_true(res, 0, 7))
+	if (PQntuples(res) != 1 || db_bool(res, 0, 7))
 		return req_fail(
 			r, TD_ECONFLICT,
 			"asset '%s' was created by another call at the same time: send it again",
 			ext);
-	created = is_true(res, 0, 5);
+	created = db_bool(res, 0, 5);
 	json_object_set_new(
 		req_view(r), "asset",
 		json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:b}", "id",
 			  (json_int_t)db_int(res, 0, 0), "external_id", ext,
 			  "name", db_text(res, 0, 1), "kind",
 			  db_text(res, 0, 2), "category", db_text(res, 0, 3),
-			  "billable", is_true(res, 0, 4), "archived", false));
+			  "billable", db_bool(res, 0, 4), "archived", false));
 	r->status = created ? 201 : 200;
-	if (!created && is_true(res, 0, 6))
+	if (!created && db_bool(res, 0, 6))
 		return TD_OK;
 	after = json_deep_copy(item);
 	req_own_json(r, after);
@@ -504,7 +483,7 @@ enum td_err agent_asset_delete(struct req *r)
 		err = path_external_id(r, &ext);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, r->auth.client_id);
+	params[0] = req_id(r, r->auth.client_id);
 	params[1] = ext;
 	err = req_query(r, sql_archive, 2, params, &res);
 	if (err != TD_OK)
@@ -634,7 +613,7 @@ enum td_err agent_assets_bulk(struct req *r)
 	text = req_json_text(r, items, NULL);
 	if (text == NULL)
 		return req_fail(r, TD_ESYS, "cannot serialise the assets");
-	params[0] = id_text(r, r->auth.client_id);
+	params[0] = req_id(r, r->auth.client_id);
 	params[1] = text;
 	params[2] = json_is_true(archive) ? "true" : "false";
 	err = req_query(r, sql_bulk, 3, params, &res);
@@ -661,7 +640,7 @@ enum td_err agent_assets_bulk(struct req *r)
 /* The tokens page of a loaded client: the list, and how to call the API. */
 static enum td_err tokens_view(struct req *r, const struct clientctx *c)
 {
-	const char *params[1] = { id_text(r, c->id) };
+	const char *params[1] = { req_id(r, c->id) };
 	json_t *v = req_view(r), *list;
 	PGresult *res;
 	enum td_err err;
@@ -682,7 +661,7 @@ static enum td_err tokens_view(struct req *r, const struct clientctx *c)
 				  db_text(res, i, 2), "created",
 				  db_text(res, i, 3), "last_used",
 				  db_text(res, i, 4), "revoked",
-				  is_true(res, i, 5), "created_by",
+				  db_bool(res, i, 5), "created_by",
 				  *db_text(res, i, 6) ?
 					  json_string(db_text(res, i, 6)) :
 					  json_null()));
@@ -754,7 +733,7 @@ enum td_err agent_token_create(struct req *r)
 		r->status = 409;
 		return TD_OK;
 	}
-	len = utf8_len(name);
+	len = http_utf8_len(name);
 	if (len < 1 || len > 100) {
 		form_error(r, "name", "enter a name of at most 100 characters");
 		if (!r->want_json) {
@@ -769,12 +748,12 @@ enum td_err agent_token_create(struct req *r)
 	/* auth.c hashes everything after "Bearer ": hash all of the key. */
 	key = arena_printf(r->arena, "tde_%" PRId64 "_%s", r->auth.tenant_id,
 			   token);
-	params[0] = id_text(r, c.id);
+	params[0] = req_id(r, c.id);
 	params[1] = name;
 	params[2] = arena_strndup(r->arena, key, TOKEN_SHOWN);
 	params[3] = auth_token_hash(r, key);
 	params[4] =
-		r->auth.kind == AUTH_USER ? id_text(r, r->auth.user_id) : NULL;
+		r->auth.kind == AUTH_USER ? req_id(r, r->auth.user_id) : NULL;
 	err = req_query(r, sql_token_new, 5, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -828,8 +807,8 @@ enum td_err agent_token_revoke(struct req *r)
 	err = clientctx_load(r, route_arg_int(&r->args, "id"), NULL, &c);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, c.id);
-	params[1] = id_text(r, token_id);
+	params[0] = req_id(r, c.id);
+	params[1] = req_id(r, token_id);
 	back = arena_printf(r->arena, "/clients/%" PRId64 "/tokens", c.id);
 	err = req_query(r, sql_token_revoke, 2, params, &res);
 	if (err != TD_OK)

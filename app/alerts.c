@@ -174,27 +174,6 @@ struct check {
 	bool bad;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static void note(struct check *c, const char *field, const char *message)
 {
 	c->bad = true;
@@ -239,7 +218,7 @@ static bool member_text(struct check *c, json_t *obj, const char *key,
 		return false;
 	}
 	s = trim(c->r, s);
-	if (utf8_len(s) > max) {
+	if (http_utf8_len(s) > max) {
 		note(c, key,
 		     arena_printf(c->r->arena, "use at most %zu characters",
 				  max));
@@ -346,7 +325,7 @@ static enum td_err resolve_owners(struct req *r, struct alert *v, size_t n,
 			v[i].asset_id = db_int(res, row, 2);
 			v[i].client_id = db_int(res, row, 3);
 		}
-		v[i].suppressed = is_true(res, row, 5);
+		v[i].suppressed = db_bool(res, row, 5);
 	}
 	return TD_OK;
 }
@@ -365,7 +344,7 @@ static enum td_err load_settings(struct req *r, struct settings *s)
 		return err;
 	for (i = 0; i < SEV__MAX; i++)
 		s->priority[i] = (int)db_int(res, 0, i);
-	s->close_on_resolve = is_true(res, 0, 4);
+	s->close_on_resolve = db_bool(res, 0, 4);
 	return TD_OK;
 }
 
@@ -400,7 +379,7 @@ static enum td_err lock_keys(struct req *r, const struct alert *v, size_t n,
 					      (json_int_t)db_int(res, row, 1),
 					      "number",
 					      (json_int_t)db_int(res, row, 2),
-					      "touched", is_true(res, row, 3)));
+					      "touched", db_bool(res, row, 3)));
 	return TD_OK;
 }
 
@@ -429,7 +408,7 @@ static enum td_err open_ticket(struct req *r, const struct alert *a,
 	err = ticketctx_create(r, &t, id, number);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, *id);
+	params[0] = req_id(r, *id);
 	params[1] = label_of(a);
 	params[2] = *a->message != '\0' ? a->message : a->subject;
 	return req_query(r, sql_created, 3, params, &res);
@@ -445,7 +424,7 @@ static enum td_err resolve_ticket(struct req *r, const struct alert *a,
 	enum td_err err;
 
 	*closed = false;
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = label_of(a);
 	params[2] = "Alert resolved";
 	err = req_query(r, sql_comment, 3, params, &res);
@@ -714,7 +693,7 @@ enum td_err alerts_settings_save(struct req *r)
 /* The maintenance page of a loaded client. */
 static enum td_err windows_view(struct req *r, const struct clientctx *c)
 {
-	const char *params[1] = { id_text(r, c->id) };
+	const char *params[1] = { req_id(r, c->id) };
 	json_t *v = req_view(r), *list, *assets;
 	PGresult *res;
 	enum td_err err;
@@ -735,8 +714,8 @@ static enum td_err windows_view(struct req *r, const struct clientctx *c)
 					  json_string(db_text(res, i, 3)) :
 					  json_null(),
 				  "reason", db_text(res, i, 4), "active",
-				  is_true(res, i, 5), "past",
-				  is_true(res, i, 6)));
+				  db_bool(res, i, 5), "past",
+				  db_bool(res, i, 6)));
 	json_object_set_new(v, "windows", list);
 	err = req_query(r, sql_assets, 1, params, &res);
 	if (err != TD_OK)
@@ -839,7 +818,7 @@ enum td_err alerts_window_create(struct req *r)
 		if (*end != '\0' || asset_id <= 0)
 			form_error(r, "asset_id", "choose one of the assets");
 	}
-	if (utf8_len(reason) > 200)
+	if (http_utf8_len(reason) > 200)
 		form_error(r, "reason", "use at most 200 characters");
 	if (!form_has_errors(r)) {
 		params[0] = starts;
@@ -847,19 +826,19 @@ enum td_err alerts_window_create(struct req *r)
 		err = req_query(r, sql_span, 2, params, &res);
 		if (err != TD_OK)
 			return err;
-		if (!is_true(res, 0, 0))
+		if (!db_bool(res, 0, 0))
 			form_error(r, "ends", "must be after it starts");
-		else if (!is_true(res, 0, 1))
+		else if (!db_bool(res, 0, 1))
 			form_error(r, "ends", "a window lasts at most 31 days");
 	}
 	if (!form_has_errors(r)) {
-		params[0] = id_text(r, c.id);
-		params[1] = asset_id ? id_text(r, asset_id) : NULL;
+		params[0] = req_id(r, c.id);
+		params[1] = asset_id ? req_id(r, asset_id) : NULL;
 		params[2] = arena_strdup(r->arena, db_text(res, 0, 2));
 		params[3] = arena_strdup(r->arena, db_text(res, 0, 3));
 		params[4] = reason;
 		params[5] = r->auth.kind == AUTH_USER ?
-				    id_text(r, r->auth.user_id) :
+				    req_id(r, r->auth.user_id) :
 				    NULL;
 		err = req_query(r, sql_window_new, 6, params, &res);
 		if (err != TD_OK)
@@ -906,7 +885,7 @@ enum td_err alerts_window_create(struct req *r)
 enum td_err alerts_window_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *before;
 	PGresult *res;
 	enum td_err err;

@@ -1,4 +1,5 @@
-/* alerts.h: alert intake from RMMs and monitoring, its settings, maintenance windows */
+/* alerts.h: alert intake from RMMs and monitoring, its settings, maintenance
+ * windows */
 #ifndef TD_ALERTS_H
 #define TD_ALERTS_H
 

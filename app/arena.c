@@ -26,8 +26,8 @@ struct cleanup {
 };
 
 struct arena {
-	struct chunk *head;     /* the chunk being filled; big blocks follow it */
-	struct chunk *spare;    /* chunks kept by arena_reset(), for reuse */
+	struct chunk *head;  /* the chunk being filled; big blocks follow it */
+	struct chunk *spare; /* chunks kept by arena_reset(), for reuse */
 	struct cleanup *cleanups;
 	size_t total;
 };
@@ -159,7 +159,8 @@ void arena_reset(struct arena *a, size_t keep)
 			free(c);
 		}
 	}
-	/* Spares from before were already within keep; the new list replaces them. */
+	/* Spares from before were already within keep; the new list replaces
+	 * them. */
 	free_chunks(a->spare);
 	a->spare = kept;
 	a->head = take_spare(a, ARENA_CHUNK);

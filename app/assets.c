@@ -186,7 +186,6 @@ static const struct {
 
 #define NBUILTIN (sizeof(builtin_kinds) / sizeof(builtin_kinds[0]))
 
-
 static const char *const month_abbr[] = { "Jan", "Feb", "Mar", "Apr",
 					  "May", "Jun", "Jul", "Aug",
 					  "Sep", "Oct", "Nov", "Dec" };
@@ -222,30 +221,9 @@ struct day_count {
 	int64_t count;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static bool len_between(const char *s, size_t lo, size_t hi)
 {
-	size_t n = utf8_len(s);
+	size_t n = http_utf8_len(s);
 
 	return n >= lo && n <= hi;
 }
@@ -504,7 +482,7 @@ static json_t *asset_json(struct req *r, const struct kinds *k,
 		text_or_none(res, i, COL_SERIAL), "os",
 		text_or_none(res, i, COL_OS), "notes",
 		text_or_none(res, i, COL_NOTES), "billable",
-		is_true(res, i, COL_BILLABLE), "archived",
+		db_bool(res, i, COL_BILLABLE), "archived",
 		!db_isnull(res, i, COL_ARCHIVED), "archived_at",
 		text_or_none(res, i, COL_ARCHIVED), "last_seen",
 		text_or_none(res, i, COL_LAST_SEEN), "last_seen_iso",
@@ -525,7 +503,7 @@ static json_t *asset_audit(const PGresult *res)
 		db_text(res, 0, COL_CATEGORY), "serial",
 		db_text(res, 0, COL_SERIAL), "os", db_text(res, 0, COL_OS),
 		"notes", db_text(res, 0, COL_NOTES), "billable",
-		is_true(res, 0, COL_BILLABLE), "archived",
+		db_bool(res, 0, COL_BILLABLE), "archived",
 		!db_isnull(res, 0, COL_ARCHIVED));
 }
 
@@ -533,7 +511,7 @@ static json_t *asset_audit(const PGresult *res)
 static enum td_err load_asset(struct req *r, int64_t id, bool lock,
 			      PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err;
 
 	err = req_query(r, lock ? sql_asset_lock : sql_asset_get, 1, params,
@@ -549,7 +527,7 @@ static enum td_err load_asset(struct req *r, int64_t id, bool lock,
 static enum td_err sites_json(struct req *r, int64_t client_id,
 			      int64_t selected, int64_t chosen, json_t **out)
 {
-	const char *params[1] = { id_text(r, client_id) };
+	const char *params[1] = { req_id(r, client_id) };
 	PGresult *res;
 	enum td_err err;
 	int i, n;
@@ -725,7 +703,7 @@ static enum td_err categories_json(struct req *r, const char *sql,
 				   int64_t client_id, json_t *selected,
 				   json_t **out)
 {
-	const char *params[1] = { id_text(r, client_id) }, *cat;
+	const char *params[1] = { req_id(r, client_id) }, *cat;
 	PGresult *res;
 	enum td_err err;
 	json_t *item;
@@ -818,14 +796,14 @@ static enum td_err list_page(struct req *r, int64_t client_id)
 				    json_true());
 		return err;
 	}
-	params[0] = id_text(r, client_id);
+	params[0] = req_id(r, client_id);
 	params[1] = f.status;
 	params[2] = f.kind;
 	params[3] = f.category;
-	params[4] = f.site_id > 0 ? id_text(r, f.site_id) : NULL;
+	params[4] = f.site_id > 0 ? req_id(r, f.site_id) : NULL;
 	params[5] = f.no_site ? "true" : "false";
 	params[6] = f.q ? like_escape(r, f.q) : NULL;
-	params[7] = after_id > 0 ? id_text(r, after_id) : NULL;
+	params[7] = after_id > 0 ? req_id(r, after_id) : NULL;
 	params[8] = after_name;
 	/* One more than a page, to know whether there is a next one. */
 	params[9] = arena_printf(r->arena, "%d", limit + 1);
@@ -908,8 +886,8 @@ static enum td_err check_asset(struct req *r, const struct kinds *k,
 		return TD_OK;
 	in->site_id = parse_id(site_text);
 	if (in->site_id > 0) {
-		params[0] = id_text(r, in->client_id);
-		params[1] = id_text(r, in->site_id);
+		params[0] = req_id(r, in->client_id);
+		params[1] = req_id(r, in->site_id);
 		err = req_query(r, sql_site_of_client, 2, params, &res);
 		if (err != TD_OK)
 			return err;
@@ -927,8 +905,8 @@ static enum td_err check_asset(struct req *r, const struct kinds *k,
 static void asset_params(struct req *r, const struct asset_in *in,
 			 const char **params)
 {
-	params[0] = id_text(r, in->client_id);
-	params[1] = in->site_id > 0 ? id_text(r, in->site_id) : NULL;
+	params[0] = req_id(r, in->client_id);
+	params[1] = in->site_id > 0 ? req_id(r, in->site_id) : NULL;
 	params[2] = in->name;
 	params[3] = in->kind;
 	params[4] = in->category;
@@ -948,8 +926,8 @@ static void keep_choices(struct req *r, const struct asset_in *in)
 	json_object_set_new(form, "archived", json_boolean(in->archived));
 	mark_chosen(r, "kinds", "key", in->kind);
 	mark_chosen(r, "sites", "id",
-		    in->site_id > 0 ? id_text(r, in->site_id) : "");
-	mark_chosen(r, "clients", "id", id_text(r, in->client_id));
+		    in->site_id > 0 ? req_id(r, in->site_id) : "");
+	mark_chosen(r, "clients", "id", req_id(r, in->client_id));
 }
 
 /*
@@ -1027,7 +1005,7 @@ enum td_err assets_create(struct req *r)
 static enum td_err history_json(struct req *r, const struct kinds *k,
 				int64_t id, json_t **out)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	PGresult *res;
 	enum td_err err;
 	int i, n;
@@ -1052,14 +1030,14 @@ static enum td_err history_json(struct req *r, const struct kinds *k,
 				db_text(res, i, 5), "kind", db_text(res, i, 6),
 				"kind_label", kind_label(k, db_text(res, i, 6)),
 				"category", text_or_none(res, i, 7), "counts",
-				is_true(res, i, 8)));
+				db_bool(res, i, 8)));
 	return TD_OK;
 }
 
 /* Clients an asset may move to, for a <select>. */
 static enum td_err clients_json(struct req *r, int64_t current, json_t **out)
 {
-	const char *params[1] = { id_text(r, current) };
+	const char *params[1] = { req_id(r, current) };
 	PGresult *res;
 	enum td_err err;
 	int i, n;
@@ -1131,8 +1109,8 @@ static enum td_err show_page(struct req *r, int64_t id)
 			  db_text(res, 0, COL_SERIAL), "os",
 			  db_text(res, 0, COL_OS), "notes",
 			  db_text(res, 0, COL_NOTES), "client_id",
-			  id_text(r, client_id), "billable",
-			  is_true(res, 0, COL_BILLABLE), "archived",
+			  req_id(r, client_id), "billable",
+			  db_bool(res, 0, COL_BILLABLE), "archived",
 			  !db_isnull(res, 0, COL_ARCHIVED)));
 	json_object_set_new(v, "read_only", json_boolean(c.merged));
 	json_object_set_new(
@@ -1158,7 +1136,7 @@ static enum td_err check_client(struct req *r, const PGresult *old,
 				struct asset_in *in)
 {
 	int64_t current = db_int(old, 0, COL_CLIENT);
-	const char *text = field_or(r, "client_id", id_text(r, current));
+	const char *text = field_or(r, "client_id", req_id(r, current));
 	const char *params[3];
 	PGresult *res;
 	enum td_err err;
@@ -1171,17 +1149,17 @@ static enum td_err check_client(struct req *r, const PGresult *old,
 		form_error(r, "client_id", "choose a client from the list");
 		return TD_OK;
 	}
-	params[0] = id_text(r, in->client_id);
+	params[0] = req_id(r, in->client_id);
 	err = req_query(r, sql_client_target, 1, params, &res);
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(res) != 1)
 		form_error(r, "client_id", "choose a client from the list");
-	else if (is_true(res, 0, 2))
+	else if (db_bool(res, 0, 2))
 		form_error(
 			r, "client_id",
 			"that client was merged into another: choose that one");
-	else if (is_true(res, 0, 1))
+	else if (db_bool(res, 0, 1))
 		form_error(r, "client_id",
 			   "that client is archived: restore it first");
 	if (form_has_errors(r) || db_isnull(old, 0, COL_EXTERNAL))
@@ -1245,7 +1223,7 @@ enum td_err assets_update(struct req *r)
 	in.serial = field_or(r, "serial", db_text(old, 0, COL_SERIAL));
 	in.os = field_or(r, "os", db_text(old, 0, COL_OS));
 	in.notes = field_or(r, "notes", db_text(old, 0, COL_NOTES));
-	in.billable = flag_or(r, "billable", is_true(old, 0, COL_BILLABLE));
+	in.billable = flag_or(r, "billable", db_bool(old, 0, COL_BILLABLE));
 	in.archived = flag_or(r, "archived", !db_isnull(old, 0, COL_ARCHIVED));
 	/* Another client's sites are not this one's: the asset has none. */
 	site_text = in.client_id == c.id ?
@@ -1264,7 +1242,7 @@ enum td_err assets_update(struct req *r)
 		keep_choices(r, &in);
 		return err;
 	}
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	asset_params(r, &in, params + 1);
 	err = req_query(r, sql_asset_update, 11, params, NULL);
 	if (err == TD_OK)
@@ -1416,10 +1394,10 @@ enum td_err assets_move(struct req *r)
 			       page_error(r, 409,
 					  "the client was merged into another");
 	}
-	params[0] = id_text(r, client_id);
+	params[0] = req_id(r, client_id);
 	if (*site_text != '\0') {
 		site_id = parse_id(site_text);
-		params[1] = id_text(r, site_id);
+		params[1] = req_id(r, site_id);
 		err = site_id > 0 ? req_query(r, sql_site_of_client, 2, params,
 					      &res) :
 				    TD_OK;
@@ -1435,7 +1413,7 @@ enum td_err assets_move(struct req *r)
 	if (form_has_errors(r))
 		return reject_move(r, client_id);
 	params[1] = id_array(r, ids, n);
-	params[2] = site_id > 0 ? id_text(r, site_id) : NULL;
+	params[2] = site_id > 0 ? req_id(r, site_id) : NULL;
 	err = req_query(r, sql_move_lock, 2, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -1587,7 +1565,7 @@ static const char *chart_svg(struct req *r, const struct day_count *days,
 static enum td_err today_json(struct req *r, const struct kinds *k,
 			      int64_t client_id, json_t **out)
 {
-	const char *params[1] = { id_text(r, client_id) }, *cat;
+	const char *params[1] = { req_id(r, client_id) }, *cat;
 	json_t *by_kind = json_array(), *by_cat = json_array();
 	int64_t billable = 0, active = 0;
 	PGresult *res;
@@ -1772,7 +1750,7 @@ enum td_err assets_counts(struct req *r)
 		json_object_set_new(v, "series", json_array());
 		return form_reject(r, "assets/counts", NULL);
 	}
-	params[0] = id_text(r, client_id);
+	params[0] = req_id(r, client_id);
 	params[1] = from;
 	params[2] = to;
 	params[3] = json_array_size(kinds_f) ? req_json_text(r, kinds_f, NULL) :

@@ -52,14 +52,16 @@ enum td_err audit_write(struct req *r, const char *action,
 		params[0] = "system";
 		params[1] = NULL;
 		params[2] = NULL;
-		params[3] = a->name ? arena_printf(r->arena, "system:%s", a->name) :
-				      "anonymous";
+		params[3] =
+			a->name ? arena_printf(r->arena, "system:%s", a->name) :
+				  "anonymous";
 		break;
 	}
 	params[4] = action;
 	params[5] = object_type;
-	params[6] = object_id > 0 ? arena_printf(r->arena, "%" PRId64, object_id) :
-				    NULL;
+	params[6] = object_id > 0 ?
+			    arena_printf(r->arena, "%" PRId64, object_id) :
+			    NULL;
 	params[7] = before ? req_json_text(r, before, NULL) : NULL;
 	params[8] = after ? req_json_text(r, after, NULL) : NULL;
 	params[9] = r->request_id;

@@ -55,7 +55,8 @@ static const char sql_agent[] =
 static const char sql_agent_touch[] =
 	"UPDATE enrollment_tokens SET last_used_at = now()"
 	" WHERE tenant_id = app_tenant() AND id = $1";
-static const char sql_no_tenant[] = "SELECT set_config('app.tenant_id', '', true)";
+static const char sql_no_tenant[] =
+	"SELECT set_config('app.tenant_id', '', true)";
 static const char sql_session_new[] =
 	"INSERT INTO sessions (tenant_id, user_id, token_hash, csrf_token,"
 	" mfa_pending, expires_at, ip, user_agent)"
@@ -119,7 +120,8 @@ bool auth_new_token(char out[AUTH_TOKEN_LEN + 1])
 		return false;
 	raw[32] = 0;
 	for (i = 0; i < 32; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 |
+		uint32_t v = (uint32_t)raw[i] << 16 |
+			     (uint32_t)raw[i + 1] << 8 |
 			     (i + 2 < 32 ? raw[i + 2] : 0);
 
 		out[o++] = b64[(v >> 18) & 63];
@@ -153,9 +155,9 @@ const char *auth_token_hash(struct req *r, const char *token)
 
 static const char *cookie_attrs(struct req *r, long max_age)
 {
-	return arena_printf(r->arena, "; Path=/; HttpOnly; SameSite=Lax%s; Max-Age=%ld",
-			    r->ctx->conf->secure_cookies ? "; Secure" : "",
-			    max_age);
+	return arena_printf(
+		r->arena, "; Path=/; HttpOnly; SameSite=Lax%s; Max-Age=%ld",
+		r->ctx->conf->secure_cookies ? "; Secure" : "", max_age);
 }
 
 static void clear_session_cookie(struct req *r)
@@ -182,7 +184,8 @@ static enum td_err agent(struct req *r, const char *header)
 	enum td_err err;
 
 	if (!credential_parse(header + 11, '_', &tenant, &token))
-		return req_fail(r, TD_EAUTH, "the enrollment token is malformed");
+		return req_fail(r, TD_EAUTH,
+				"the enrollment token is malformed");
 	err = db_tx_begin(r->db, r->arena, tenant);
 	if (err != TD_OK)
 		return req_fail(r, err, "cannot begin: %s", r->db->errmsg);
@@ -191,7 +194,8 @@ static enum td_err agent(struct req *r, const char *header)
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(res) != 1)
-		return req_fail(r, TD_EAUTH, "the enrollment token is unknown or revoked");
+		return req_fail(r, TD_EAUTH,
+				"the enrollment token is unknown or revoked");
 	a->kind = AUTH_AGENT;
 	a->tenant_id = tenant;
 	a->apikey_id = db_int(res, 0, 0);
@@ -216,7 +220,9 @@ static enum td_err bearer(struct req *r, const char *header)
 	enum td_err err;
 
 	if (strncmp(header, "Bearer ", 7) != 0)
-		return req_fail(r, TD_EAUTH, "the Authorization header must be 'Bearer <API key>'");
+		return req_fail(
+			r, TD_EAUTH,
+			"the Authorization header must be 'Bearer <API key>'");
 	if (strncmp(header, "Bearer tde_", 11) == 0)
 		return agent(r, header);
 	if (!credential_parse_bearer(header, &tenant, &token))
@@ -230,7 +236,8 @@ static enum td_err bearer(struct req *r, const char *header)
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(res) != 1)
-		return req_fail(r, TD_EAUTH, "the API key is unknown or revoked");
+		return req_fail(r, TD_EAUTH,
+				"the API key is unknown or revoked");
 	a->kind = AUTH_APIKEY;
 	a->tenant_id = tenant;
 	a->apikey_id = db_int(res, 0, 0);
@@ -270,7 +277,8 @@ static enum td_err session(struct req *r, const char *cookie)
 		clear_session_cookie(r);
 		return req_query(r, sql_no_tenant, 0, NULL, NULL);
 	}
-	a->kind = !strcmp(db_text(res, 0, 2), "t") ? AUTH_MFA_PENDING : AUTH_USER;
+	a->kind =
+		!strcmp(db_text(res, 0, 2), "t") ? AUTH_MFA_PENDING : AUTH_USER;
 	a->tenant_id = tenant;
 	a->session_id = db_int(res, 0, 0);
 	a->csrf = arena_strdup(r->arena, db_text(res, 0, 1));
@@ -331,8 +339,9 @@ enum td_err auth_check_csrf(struct req *r)
 	if (want == NULL || got == NULL || strlen(want) != AUTH_TOKEN_LEN ||
 	    strlen(got) != AUTH_TOKEN_LEN ||
 	    CRYPTO_memcmp(want, got, AUTH_TOKEN_LEN) != 0)
-		return req_fail(r, TD_EFORBID,
-				"this form has expired or did not come from tallydesk: reload the page and try again");
+		return req_fail(
+			r, TD_EFORBID,
+			"this form has expired or did not come from tallydesk: reload the page and try again");
 	return TD_OK;
 }
 
@@ -343,11 +352,10 @@ bool auth_password_hash(const struct config *conf, const char *pw, char *out,
 
 	if (RAND_bytes(salt, sizeof(salt)) != 1)
 		return false;
-	return argon2id_hash_encoded((uint32_t)conf->argon2_t,
-				     (uint32_t)conf->argon2_m,
-				     (uint32_t)conf->argon2_p, pw, strlen(pw),
-				     salt, sizeof(salt), 32, out,
-				     outlen) == ARGON2_OK;
+	return argon2id_hash_encoded(
+		       (uint32_t)conf->argon2_t, (uint32_t)conf->argon2_m,
+		       (uint32_t)conf->argon2_p, pw, strlen(pw), salt,
+		       sizeof(salt), 32, out, outlen) == ARGON2_OK;
 }
 
 bool auth_password_verify(const char *encoded, const char *pw)
@@ -389,7 +397,8 @@ enum td_err auth_session_start(struct req *r, int64_t user_id, bool mfa_pending)
 		return req_fail(r, TD_ESYS, "cannot make a session token");
 	if (r->auth.session_id > 0) {
 		/* Rotate: the session the browser came with ends here. */
-		params[0] = arena_printf(r->arena, "%" PRId64, r->auth.session_id);
+		params[0] =
+			arena_printf(r->arena, "%" PRId64, r->auth.session_id);
 		err = req_query(r, sql_session_drop, 1, params, NULL);
 		if (err != TD_OK)
 			return err;

@@ -22,10 +22,10 @@ enum auth_role {
 
 enum auth_kind {
 	AUTH_NONE = 0,
-	AUTH_USER,        /* a staff session cookie */
+	AUTH_USER,	  /* a staff session cookie */
 	AUTH_MFA_PENDING, /* password accepted, second factor not yet */
-	AUTH_APIKEY,      /* Authorization: Bearer td_... */
-	AUTH_AGENT,       /* Authorization: Bearer tde_... (one client's assets) */
+	AUTH_APIKEY,	  /* Authorization: Bearer td_... */
+	AUTH_AGENT, /* Authorization: Bearer tde_... (one client's assets) */
 };
 
 /* The caller of a request; strings live in the request arena. */
@@ -33,7 +33,8 @@ struct auth {
 	enum auth_kind kind;
 	int64_t tenant_id;
 	int64_t user_id;   /* AUTH_USER, AUTH_MFA_PENDING */
-	int64_t apikey_id; /* AUTH_APIKEY; the enrollment token for AUTH_AGENT */
+	int64_t apikey_id; /* AUTH_APIKEY; the enrollment token for AUTH_AGENT
+			    */
 	int64_t client_id; /* AUTH_AGENT: the only client it may touch */
 	int64_t session_id;
 	enum auth_role role;
@@ -47,8 +48,8 @@ struct auth {
 };
 
 #define AUTH_SESSION_COOKIE "td_session"
-#define AUTH_CSRF_COOKIE "td_csrf"
-#define AUTH_TOKEN_LEN 43 /* 32 random bytes, base64url without padding */
+#define AUTH_CSRF_COOKIE    "td_csrf"
+#define AUTH_TOKEN_LEN	    43 /* 32 random bytes, base64url without padding */
 
 /* "admin" -> ROLE_ADMIN; 0 for anything else. */
 enum auth_role auth_role_parse(const char *s);
@@ -94,7 +95,8 @@ const char *auth_password_problem(const char *pw, const char *email);
  * Starts a session for user_id in the request's tenant (rotating any
  * session the request came with) and sets the cookie.
  */
-enum td_err auth_session_start(struct req *r, int64_t user_id, bool mfa_pending);
+enum td_err auth_session_start(struct req *r, int64_t user_id,
+			       bool mfa_pending);
 
 /* Ends the request's session and clears the cookie. */
 enum td_err auth_session_end(struct req *r);

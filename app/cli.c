@@ -51,7 +51,8 @@ void cli_req_init(struct req *r, struct worker_ctx *ctx, struct db *db,
 	r->path = who;
 	r->remote_addr = "";
 	r->user_agent = "tallydesk";
-	snprintf(r->request_id, sizeof(r->request_id), "cli-%ld", (long)getpid());
+	snprintf(r->request_id, sizeof(r->request_id), "cli-%ld",
+		 (long)getpid());
 	r->auth.name = who;
 }
 
@@ -63,14 +64,9 @@ void cli_req_release(struct req *r)
 	db_release(db);
 }
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
 static int64_t bind_tenant(struct req *r, int64_t id)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 
 	if (req_query(r, sql_set_tenant, 1, params, NULL) != TD_OK)
 		return 0;
@@ -84,7 +80,8 @@ int64_t cli_use_tenant(struct req *r, const char *slug)
 	PGresult *res;
 
 	if (db_tx_begin(r->db, r->arena, 0) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot connect to the database: %s\n",
+		fprintf(stderr,
+			"tallydesk: cannot connect to the database: %s\n",
 			r->db->errmsg);
 		return 0;
 	}
@@ -113,16 +110,18 @@ int64_t cli_tenant_create(struct req *r, const char *slug, const char *name,
 	if (!db_isnull(res, 0, 1)) {
 		if (exist_ok)
 			return bind_tenant(r, db_int(res, 0, 1));
-		fprintf(stderr, "tallydesk: a tenant '%s' exists already\n", slug);
+		fprintf(stderr, "tallydesk: a tenant '%s' exists already\n",
+			slug);
 		return 0;
 	}
-	/* Under row-level security a new row must carry the tenant it is for. */
+	/* Under row-level security a new row must carry the tenant it is for.
+	 */
 	if (req_query(r, sql_tenant_next, 0, NULL, &res) != TD_OK)
 		goto fail;
 	id = db_int(res, 0, 0);
 	if (bind_tenant(r, id) == 0)
 		goto fail;
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = slug;
 	params[2] = name;
 	params[3] = currency;
@@ -184,7 +183,8 @@ static int need(const struct opts *o, const char *const *names)
 
 	for (i = 0; names[i] != NULL; i++) {
 		if (opt(o, names[i], NULL) == NULL) {
-			fprintf(stderr, "tallydesk: '%s' is required\n", names[i]);
+			fprintf(stderr, "tallydesk: '%s' is required\n",
+				names[i]);
 			return 2;
 		}
 	}
@@ -194,7 +194,8 @@ static int need(const struct opts *o, const char *const *names)
 static int finish(struct req *r, int rc)
 {
 	if (rc == 0 && db_tx_commit(r->db, r->arena) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot commit: %s\n", r->db->errmsg);
+		fprintf(stderr, "tallydesk: cannot commit: %s\n",
+			r->db->errmsg);
 		rc = 1;
 	}
 	cli_req_release(r);
@@ -214,15 +215,17 @@ int cli_tenant(const struct config *conf, int argc, char **argv)
 	int64_t id;
 
 	if (argc < 1 || strcmp(argv[0], "create") != 0) {
-		fprintf(stderr, "usage: tallydesk tenant create --slug SLUG --name NAME"
-				" [--currency GBP] [--time-zone Europe/London]\n");
+		fprintf(stderr,
+			"usage: tallydesk tenant create --slug SLUG --name NAME"
+			" [--currency GBP] [--time-zone Europe/London]\n");
 		return 2;
 	}
 	if (parse_opts(&o, argc - 1, argv + 1, allowed) || need(&o, required))
 		return 2;
 	cli_req_init(&r, &ctx, &db, conf, "tenant-create");
 	if (db_tx_begin(&db, r.arena, 0) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot connect to the database: %s\n",
+		fprintf(stderr,
+			"tallydesk: cannot connect to the database: %s\n",
 			db.errmsg);
 		return finish(&r, 1);
 	}
@@ -231,7 +234,8 @@ int cli_tenant(const struct config *conf, int argc, char **argv)
 			       opt(&o, "--time-zone", "Europe/London"), false);
 	if (id == 0)
 		return finish(&r, 1);
-	printf("tenant '%s' created (id %" PRId64 "); invite its first admin with:\n"
+	printf("tenant '%s' created (id %" PRId64
+	       "); invite its first admin with:\n"
 	       "  tallydesk user invite --tenant %s --email EMAIL --role admin\n",
 	       opt(&o, "--slug", ""), id, opt(&o, "--slug", ""));
 	return finish(&r, 0);
@@ -240,8 +244,10 @@ int cli_tenant(const struct config *conf, int argc, char **argv)
 /* tallydesk user invite --tenant S --email E --role R: prints the link */
 int cli_user(const struct config *conf, int argc, char **argv)
 {
-	static const char *const allowed[] = { "--tenant", "--email", "--role", NULL };
-	static const char *const required[] = { "--tenant", "--email", "--role", NULL };
+	static const char *const allowed[] = { "--tenant", "--email", "--role",
+					       NULL };
+	static const char *const required[] = { "--tenant", "--email", "--role",
+						NULL };
 	char token[AUTH_TOKEN_LEN + 1];
 	const char *params[4], *email, *link;
 	struct worker_ctx ctx;
@@ -252,19 +258,22 @@ int cli_user(const struct config *conf, int argc, char **argv)
 	int64_t tenant;
 
 	if (argc < 1 || strcmp(argv[0], "invite") != 0) {
-		fprintf(stderr, "usage: tallydesk user invite --tenant SLUG --email EMAIL"
-				" --role admin|manager|technician\n");
+		fprintf(stderr,
+			"usage: tallydesk user invite --tenant SLUG --email EMAIL"
+			" --role admin|manager|technician\n");
 		return 2;
 	}
 	if (parse_opts(&o, argc - 1, argv + 1, allowed) || need(&o, required))
 		return 2;
 	if (auth_role_parse(opt(&o, "--role", "")) == 0) {
-		fprintf(stderr, "tallydesk: --role must be admin, manager or technician\n");
+		fprintf(stderr,
+			"tallydesk: --role must be admin, manager or technician\n");
 		return 2;
 	}
 	email = opt(&o, "--email", "");
 	if (strchr(email, '@') == NULL) {
-		fprintf(stderr, "tallydesk: '%s' is not an email address\n", email);
+		fprintf(stderr, "tallydesk: '%s' is not an email address\n",
+			email);
 		return 2;
 	}
 	cli_req_init(&r, &ctx, &db, conf, "user-invite");
@@ -280,7 +289,8 @@ int cli_user(const struct config *conf, int argc, char **argv)
 	if (req_query(&r, sql_invite_new, 4, params, &res) != TD_OK ||
 	    audit_write(&r, "user.invite", "invite", db_int(res, 0, 0), NULL,
 			NULL) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot create the invite: %s\n", db.errmsg);
+		fprintf(stderr, "tallydesk: cannot create the invite: %s\n",
+			db.errmsg);
 		return finish(&r, 1);
 	}
 	printf("%s\n", link);
@@ -290,8 +300,10 @@ int cli_user(const struct config *conf, int argc, char **argv)
 /* tallydesk apikey create --tenant S --name N --role R: prints the key alone */
 int cli_apikey(const struct config *conf, int argc, char **argv)
 {
-	static const char *const allowed[] = { "--tenant", "--name", "--role", NULL };
-	static const char *const required[] = { "--tenant", "--name", "--role", NULL };
+	static const char *const allowed[] = { "--tenant", "--name", "--role",
+					       NULL };
+	static const char *const required[] = { "--tenant", "--name", "--role",
+						NULL };
 	char token[AUTH_TOKEN_LEN + 1], out[128];
 	const char *params[4], *key;
 	struct worker_ctx ctx;
@@ -302,14 +314,16 @@ int cli_apikey(const struct config *conf, int argc, char **argv)
 	int64_t tenant;
 
 	if (argc < 1 || strcmp(argv[0], "create") != 0) {
-		fprintf(stderr, "usage: tallydesk apikey create --tenant SLUG --name NAME"
-				" --role admin|manager|technician\n");
+		fprintf(stderr,
+			"usage: tallydesk apikey create --tenant SLUG --name NAME"
+			" --role admin|manager|technician\n");
 		return 2;
 	}
 	if (parse_opts(&o, argc - 1, argv + 1, allowed) || need(&o, required))
 		return 2;
 	if (auth_role_parse(opt(&o, "--role", "")) == 0) {
-		fprintf(stderr, "tallydesk: --role must be admin, manager or technician\n");
+		fprintf(stderr,
+			"tallydesk: --role must be admin, manager or technician\n");
 		return 2;
 	}
 	cli_req_init(&r, &ctx, &db, conf, "apikey-create");
@@ -324,7 +338,8 @@ int cli_apikey(const struct config *conf, int argc, char **argv)
 	if (req_query(&r, sql_apikey_new, 4, params, &res) != TD_OK ||
 	    audit_write(&r, "apikey.create", "apikey", db_int(res, 0, 0), NULL,
 			NULL) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot create the API key: %s\n", db.errmsg);
+		fprintf(stderr, "tallydesk: cannot create the API key: %s\n",
+			db.errmsg);
 		return finish(&r, 1);
 	}
 	snprintf(out, sizeof(out), "%s", key); /* the arena goes in finish() */

@@ -58,20 +58,21 @@ enum td_err clientctx_load(struct req *r, int64_t id, const char *tab,
 	out->archived = !strcmp(db_text(res, 0, 1), "t");
 	out->merged = !strcmp(db_text(res, 0, 2), "t");
 	v = req_view(r);
-	json_object_set_new(v, "client",
-			    json_pack("{s:I, s:s, s:b, s:b, s:s}", "id",
-				      (json_int_t)id, "name", out->name,
-				      "archived", out->archived, "merged",
-				      out->merged, "url",
-				      arena_printf(r->arena, "/clients/%" PRId64, id)));
+	json_object_set_new(
+		v, "client",
+		json_pack("{s:I, s:s, s:b, s:b, s:s}", "id", (json_int_t)id,
+			  "name", out->name, "archived", out->archived,
+			  "merged", out->merged, "url",
+			  arena_printf(r->arena, "/clients/%" PRId64, id)));
 	if (tab == NULL)
 		return TD_OK;
 	list = json_array();
 	for (i = 0; i < sizeof(tabs) / sizeof(tabs[0]); i++)
 		json_array_append_new(
-			list, json_pack("{s:s, s:s, s:b}", "label", tabs[i].label,
-					"href",
-					arena_printf(r->arena, "/clients/%" PRId64 "%s",
+			list, json_pack("{s:s, s:s, s:b}", "label",
+					tabs[i].label, "href",
+					arena_printf(r->arena,
+						     "/clients/%" PRId64 "%s",
 						     id, tabs[i].suffix),
 					"active", !strcmp(tab, tabs[i].key)));
 	json_object_set_new(v, "client_tabs", list);

@@ -491,16 +491,6 @@ struct merge_tally {
 
 typedef enum td_err (*page_fn)(struct req *);
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
 static json_int_t int_at(const PGresult *res, int row, int col)
 {
 	return (json_int_t)db_int(res, row, col);
@@ -523,20 +513,9 @@ static json_t *col_id(const PGresult *res, int row, int col)
 					  json_integer(int_at(res, row, col));
 }
 
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static bool len_between(const char *s, size_t lo, size_t hi)
 {
-	size_t n = utf8_len(s);
+	size_t n = http_utf8_len(s);
 
 	return n >= lo && n <= hi;
 }
@@ -881,7 +860,7 @@ static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
 		}
 		tag[i] = (char)tolower((unsigned char)tag[i]);
 	}
-	if (utf8_len(tag) > TAG_LEN) {
+	if (http_utf8_len(tag) > TAG_LEN) {
 		form_error(r, "tags",
 			   arena_printf(r->arena,
 					"'%s' is longer than %d characters",
@@ -941,7 +920,7 @@ static json_t *read_tags(struct req *r)
 /* The client's row with everything its pages show (TD_ENOENT if none). */
 static enum td_err load_client(struct req *r, int64_t id, PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err = req_query(r, sql_client, 1, params, res);
 
 	if (err != TD_OK)
@@ -994,7 +973,7 @@ static json_t *client_record(struct req *r, const PGresult *res, int64_t id)
 				    db_text(res, 0, C_TENANT_CURRENCY) :
 				    db_text(res, 0, C_CURRENCY)));
 	json_object_set_new(o, "archived",
-			    json_boolean(is_true(res, 0, C_ARCHIVED)));
+			    json_boolean(db_bool(res, 0, C_ARCHIVED)));
 	json_object_set_new(o, "archived_at", col_text(res, 0, C_ARCHIVED_AT));
 	json_object_set_new(o, "merged",
 			    json_boolean(!db_isnull(res, 0, C_MERGED_INTO)));
@@ -1040,14 +1019,14 @@ static json_t *client_snapshot(struct req *r, const PGresult *res, int64_t id)
 	json_object_set_new(o, "tax_number", col_text(res, 0, C_TAX));
 	json_object_set_new(o, "currency", col_text(res, 0, C_CURRENCY));
 	json_object_set_new(o, "archived",
-			    json_boolean(is_true(res, 0, C_ARCHIVED)));
+			    json_boolean(db_bool(res, 0, C_ARCHIVED)));
 	json_object_set_new(o, "merged_into", col_id(res, 0, C_MERGED_INTO));
 	return o;
 }
 
 static enum td_err add_domains(struct req *r, int64_t id, json_t *o)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *list = json_array();
 	PGresult *res;
 	enum td_err err;
@@ -1063,14 +1042,14 @@ static enum td_err add_domains(struct req *r, int64_t id, json_t *o)
 				      json_pack("{s:I, s:s, s:b}", "id",
 						int_at(res, i, 0), "domain",
 						db_text(res, i, 1), "primary",
-						is_true(res, i, 2)));
+						db_bool(res, i, 2)));
 	return TD_OK;
 }
 
 /* Active assets by kind, billable and not. */
 static enum td_err add_asset_counts(struct req *r, int64_t id, json_t *o)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *kinds = json_array();
 	json_int_t yes, no, billable = 0, other = 0;
 	PGresult *res;
@@ -1104,7 +1083,7 @@ static enum td_err add_asset_counts(struct req *r, int64_t id, json_t *o)
 
 static enum td_err add_related(struct req *r, int64_t id, json_t *o)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *list = json_array();
 	PGresult *res;
 	enum td_err err;
@@ -1121,7 +1100,7 @@ static enum td_err add_related(struct req *r, int64_t id, json_t *o)
 			json_pack("{s:I, s:s, s:s, s:b}", "id",
 				  int_at(res, i, 0), "name", db_text(res, i, 1),
 				  "url", client_url(r, db_int(res, i, 0)),
-				  "archived", is_true(res, i, 2)));
+				  "archived", db_bool(res, i, 2)));
 	return TD_OK;
 }
 
@@ -1206,7 +1185,7 @@ static bool parse_cursor(struct req *r, const char *s, enum list_sort sort,
 		return false;
 	if (!parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
 		return false;
-	*id = id_text(r, v);
+	*id = req_id(r, v);
 	*key = dot + 1;
 	if (strlen(*key) > CURSOR_KEY_MAX)
 		return false;
@@ -1239,7 +1218,7 @@ static json_t *list_row(struct req *r, const PGresult *res, int i)
 		client_url(r, db_int(res, i, 0)), "domain", col_text(res, i, 2),
 		"tag_links", tag_links(r, tags), "tags", tags, "open_tickets",
 		0, "assets", int_at(res, i, 4), "contacts", int_at(res, i, 5),
-		"archived", is_true(res, i, 6), "merged", is_true(res, i, 7));
+		"archived", db_bool(res, i, 6), "merged", db_bool(res, i, 7));
 }
 
 /* Chips for status and tags, and the column headers' sort links. */
@@ -1517,7 +1496,7 @@ static enum td_err check_domain(struct req *r, struct client_input *in,
 static enum td_err name_taken(struct req *r, const char *name, int64_t id,
 			      const char **other)
 {
-	const char *params[2] = { name, id_text(r, id) };
+	const char *params[2] = { name, req_id(r, id) };
 	PGresult *res;
 	enum td_err err;
 
@@ -1581,8 +1560,8 @@ static enum td_err check_input(struct req *r, struct client_input *in,
 			   "choose one of this client's contacts");
 		return TD_OK;
 	}
-	params[0] = id_text(r, id);
-	params[1] = id_text(r, bid);
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, bid);
 	err = req_query(r, sql_contact_of, 2, params, &res);
 	if (err == TD_OK && PQntuples(res) == 0)
 		form_error(r, "billing_contact_id",
@@ -1608,7 +1587,7 @@ static json_t *form_json(struct req *r, const struct client_input *in)
 static enum td_err billing_choices(struct req *r, int64_t id,
 				   const char *selected)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *list = json_array();
 	PGresult *res;
 	enum td_err err;
@@ -1718,12 +1697,12 @@ static enum td_err set_primary(struct req *r, int64_t id, const char *cur,
 
 	if (!strcmp(cur, in->domain))
 		return TD_OK;
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	err = req_query(r, sql_domain_unprimary, 1, params, NULL);
 	if (err != TD_OK || *in->domain == '\0')
 		return err;
 	if (in->domain_row > 0) {
-		params[1] = id_text(r, in->domain_row);
+		params[1] = req_id(r, in->domain_row);
 		return req_query(r, sql_domain_primary, 2, params, NULL);
 	}
 	params[1] = in->domain;
@@ -1845,7 +1824,7 @@ enum td_err clients_update(struct req *r)
 	}
 	if (form_has_errors(r))
 		return reject_form(r, id);
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	input_params(r, &in, params + 1);
 	err = req_query(r, sql_client_update, 11, params, NULL);
 	if (err == TD_OK)
@@ -1876,7 +1855,7 @@ static enum td_err related_choices(struct req *r, int64_t id)
 
 	json_object_set_new(v, "related_choices", list);
 	json_object_set_new(v, "related_q", text_or_null(q));
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = q ? like_escape(r, q) : NULL;
 	params[2] = arena_printf(r->arena, "%d", RELATED_CHOICES + 1);
 	err = req_query(r, sql_related_choices, 3, params, &res);
@@ -1952,7 +1931,7 @@ enum td_err clients_show(struct req *r)
 enum td_err clients_archive(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	struct clientctx c;
 	json_t *before, *after;
 	enum td_err err;
@@ -2001,7 +1980,7 @@ enum td_err clients_archive(struct req *r)
 enum td_err clients_restore(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) }, *other;
+	const char *params[1] = { req_id(r, id) }, *other;
 	struct clientctx c;
 	json_t *before, *after;
 	enum td_err err;
@@ -2061,7 +2040,7 @@ enum td_err clients_restore(struct req *r)
 enum td_err clients_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	long contacts = 0, sites = 0, domains = 0, tokens = 0;
 	json_t *before;
 	json_int_t assets;
@@ -2175,7 +2154,7 @@ enum td_err clients_domain_add(struct req *r)
 					in.domain, c.name));
 	if (form_has_errors(r))
 		return reject(r, clients_show, "clients/show", keep);
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	err = req_query(r, sql_domains, 1, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -2187,7 +2166,7 @@ enum td_err clients_domain_add(struct req *r)
 	}
 	if (in.domain_row > 0) {
 		did = in.domain_row;
-		params[1] = id_text(r, did);
+		params[1] = req_id(r, did);
 		err = req_query(r, sql_domain_primary, 2, params, NULL);
 	} else {
 		params[1] = in.domain;
@@ -2228,7 +2207,7 @@ enum td_err clients_domain_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
 	int64_t did = route_arg_int(&r->args, "domain_id");
-	const char *params[2] = { id_text(r, id), id_text(r, did) };
+	const char *params[2] = { req_id(r, id), req_id(r, did) };
 	struct clientctx c;
 	json_t *before;
 	PGresult *res;
@@ -2252,7 +2231,7 @@ enum td_err clients_domain_delete(struct req *r)
 	domain = arena_strdup(r->arena, db_text(res, 0, 0));
 	before = json_pack("{s:I, s:I, s:s, s:b}", "client_id", (json_int_t)id,
 			   "domain_id", (json_int_t)did, "domain", domain,
-			   "primary", is_true(res, 0, 1));
+			   "primary", db_bool(res, 0, 1));
 	req_own_json(r, before);
 	err = req_query(r, sql_domain_delete, 2, params, NULL);
 	if (err == TD_OK)
@@ -2294,13 +2273,13 @@ enum td_err clients_link_add(struct req *r)
 		form_error(r, "other_id",
 			   "a client cannot be related to itself");
 	} else {
-		params[0] = id_text(r, other);
+		params[0] = req_id(r, other);
 		err = req_query(r, sql_link_target, 1, params, &res);
 		if (err != TD_OK)
 			return err;
 		if (PQntuples(res) != 1)
 			form_error(r, "other_id", "there is no such client");
-		else if (is_true(res, 0, 1))
+		else if (db_bool(res, 0, 1))
 			form_error(r, "other_id",
 				   "that client is archived: restore it first");
 		else
@@ -2308,8 +2287,8 @@ enum td_err clients_link_add(struct req *r)
 	}
 	if (form_has_errors(r))
 		return reject(r, clients_show, "clients/show", keep);
-	params[0] = id_text(r, id);
-	params[1] = id_text(r, other);
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, other);
 	err = exec_count(r, sql_link_new, 2, params, &added);
 	if (err != TD_OK)
 		return err;
@@ -2342,7 +2321,7 @@ enum td_err clients_link_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
 	int64_t other = route_arg_int(&r->args, "other_id");
-	const char *params[2] = { id_text(r, id), id_text(r, other) };
+	const char *params[2] = { req_id(r, id), req_id(r, other) };
 	const char *name = "";
 	struct clientctx c;
 	json_t *before;
@@ -2391,7 +2370,7 @@ enum td_err clients_link_delete(struct req *r)
 static enum td_err same_rows(struct req *r, const char *sql, int64_t a,
 			     int64_t b, const char *key, json_t **out)
 {
-	const char *params[2] = { id_text(r, a), id_text(r, b) };
+	const char *params[2] = { req_id(r, a), req_id(r, b) };
 	PGresult *res;
 	enum td_err err;
 	int i, n, last;
@@ -2428,7 +2407,7 @@ static enum td_err merge_side(struct req *r, int64_t id, bool keep,
 			arena_printf(r->arena, "%s was merged into %s already",
 				     db_text(res, 0, C_NAME),
 				     db_text(res, 0, C_MERGED_NAME));
-	else if (is_true(res, 0, C_ARCHIVED))
+	else if (db_bool(res, 0, C_ARCHIVED))
 		*blocked = arena_printf(r->arena,
 					"%s is archived: restore it before "
 					"merging",
@@ -2750,8 +2729,8 @@ enum td_err clients_merge(struct req *r)
 	if (keep == other)
 		return req_fail(r, TD_ECONFLICT,
 				"a client cannot be merged into itself");
-	params[0] = id_text(r, keep);
-	params[1] = id_text(r, other);
+	params[0] = req_id(r, keep);
+	params[1] = req_id(r, other);
 	err = req_query(r, sql_merge_lock, 2, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -2762,12 +2741,12 @@ enum td_err clients_merge(struct req *r)
 	for (i = 0; i < 2; i++) {
 		names[db_int(res, i, 0) == keep ? 0 : 1] =
 			arena_strdup(r->arena, db_text(res, i, 1));
-		if (blocked == NULL && is_true(res, i, 3))
+		if (blocked == NULL && db_bool(res, i, 3))
 			blocked = arena_printf(r->arena,
 					       "%s was merged into another "
 					       "client already",
 					       db_text(res, i, 1));
-		else if (blocked == NULL && is_true(res, i, 2))
+		else if (blocked == NULL && db_bool(res, i, 2))
 			blocked = arena_printf(r->arena,
 					       "%s is archived: restore it "
 					       "before merging",
@@ -2855,9 +2834,9 @@ enum td_err clients_activity(struct req *r)
 		form_error(r, "after", "not a valid position in the log");
 		return form_reject(r, "clients/activity", NULL);
 	}
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = params[0];
-	params[2] = after != NULL ? id_text(r, cursor) : NULL;
+	params[2] = after != NULL ? req_id(r, cursor) : NULL;
 	params[3] = arena_printf(r->arena, "%d", limit + 1);
 	err = req_query(r, sql_activity, 4, params, &res);
 	if (err != TD_OK)

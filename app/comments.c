@@ -70,22 +70,6 @@ struct stored {
 	size_t size;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 /* The byte offset after the first n characters of s. */
 static size_t utf8_prefix(const char *s, size_t n)
 {
@@ -205,10 +189,10 @@ static const char *clean_filename(struct req *r, const char *name)
 			s[i] = '_';
 	if (n == 0)
 		return "file";
-	if (utf8_len(s) <= FILENAME_MAX_CHARS)
+	if (http_utf8_len(s) <= FILENAME_MAX_CHARS)
 		return s;
 	dot = strrchr(s, '.');
-	ext_chars = dot != NULL ? utf8_len(dot) : 0;
+	ext_chars = dot != NULL ? http_utf8_len(dot) : 0;
 	if (ext_chars > EXT_MAX_CHARS)
 		ext_chars = 0;
 	keep = utf8_prefix(s, FILENAME_MAX_CHARS - ext_chars);
@@ -251,7 +235,7 @@ static const char *user_param(struct req *r)
 {
 	if (r->auth.kind != AUTH_USER || r->auth.user_id == 0)
 		return NULL;
-	return id_text(r, r->auth.user_id);
+	return req_id(r, r->auth.user_id);
 }
 
 /*
@@ -299,8 +283,8 @@ static enum td_err store_files(struct req *r, int64_t ticket_id,
 		out[k].filename = clean_filename(r, f->filename);
 		out[k].type = sniff_type(f->data, f->len, out[k].filename);
 		out[k].size = f->len;
-		params[0] = id_text(r, ticket_id);
-		params[1] = comment_id != 0 ? id_text(r, comment_id) : NULL;
+		params[0] = req_id(r, ticket_id);
+		params[1] = comment_id != 0 ? req_id(r, comment_id) : NULL;
 		params[2] = sha;
 		params[3] = out[k].filename;
 		params[4] = out[k].type;
@@ -407,13 +391,13 @@ enum td_err comments_create(struct req *r)
 	body = form_text(r, "body");
 	if (*body == '\0' && nfiles > 0)
 		body = attached_body(r);
-	len = utf8_len(body);
+	len = http_utf8_len(body);
 	if (len == 0)
 		return bad_body(r, ticket_id, "write a reply or attach a file");
 	if (len > BODY_MAX)
 		return bad_body(r, ticket_id, "use at most 200000 characters");
 	public = read_public(r);
-	params[0] = id_text(r, ticket_id);
+	params[0] = req_id(r, ticket_id);
 	params[1] = user_param(r);
 	params[2] =
 		params[1] == NULL && r->auth.name != NULL ? r->auth.name : "";
@@ -532,7 +516,7 @@ enum td_err comments_update(struct req *r)
 	bool mine;
 	enum td_err err;
 
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	err = req_query(r, sql_comment_ticket, 1, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -557,7 +541,7 @@ enum td_err comments_update(struct req *r)
 	err = ticketctx_require_open(r, &t);
 	if (err != TD_OK)
 		return err;
-	len = utf8_len(body);
+	len = http_utf8_len(body);
 	if (len == 0)
 		return bad_body(r, ticket_id, "write the comment's text");
 	if (len > BODY_MAX)
@@ -635,7 +619,7 @@ enum td_err comments_download(struct req *r)
 	size_t len;
 	enum td_err err;
 
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	err = req_query(r, sql_attachment_get, 1, params, &res);
 	if (err != TD_OK)
 		return err;

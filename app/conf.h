@@ -11,28 +11,29 @@
 
 /* Read-only after conf_load(); the only process-wide state. */
 struct config {
-	char *path;         /* the file read, or "" when none */
+	char *path;	    /* the file read, or "" when none */
 	char *database_url; /* libpq connection string, as the app's role */
 	char *migrate_database_url; /* as the tables' owner, for migrate */
-	char *socket;       /* FastCGI unix socket path */
+	char *socket;		    /* FastCGI unix socket path */
 	unsigned socket_mode;
 	int workers;
 	char *views_dir;
 	char *sql_dir;
-	size_t max_body;      /* bytes; larger bodies get 413 */
-	size_t max_upload;    /* bytes in one uploaded file */
-	int db_timeout;       /* seconds to wait connecting to PostgreSQL */
-	bool secure_cookies;  /* false only for plain-http local use */
-	int argon2_t;         /* argon2id passes */
-	int argon2_m;         /* argon2id memory, KiB */
-	int argon2_p;         /* argon2id lanes */
-	int session_idle;     /* minutes without a request before a session ends */
-	int session_max;      /* hours after which a session ends regardless */
-	int login_max_failures; /* per account within login_window */
+	size_t max_body;     /* bytes; larger bodies get 413 */
+	size_t max_upload;   /* bytes in one uploaded file */
+	int db_timeout;	     /* seconds to wait connecting to PostgreSQL */
+	bool secure_cookies; /* false only for plain-http local use */
+	int argon2_t;	     /* argon2id passes */
+	int argon2_m;	     /* argon2id memory, KiB */
+	int argon2_p;	     /* argon2id lanes */
+	int session_idle; /* minutes without a request before a session ends */
+	int session_max;  /* hours after which a session ends regardless */
+	int login_max_failures;	   /* per account within login_window */
 	int login_ip_max_failures; /* per address within login_window */
-	int login_window;     /* minutes */
-	char *default_workspace; /* tenant slug the sign-in form offers, or "" */
-	char *base_url;       /* how users reach us, for links in mail */
+	int login_window;	   /* minutes */
+	char *default_workspace;   /* tenant slug the sign-in form offers, or ""
+				    */
+	char *base_url;		   /* how users reach us, for links in mail */
 	enum log_level log_level;
 };
 

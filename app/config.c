@@ -12,7 +12,14 @@
 #include "conf.h"
 #include "banned.h"
 
-enum conf_type { CONF_STR, CONF_INT, CONF_SIZE, CONF_BOOL, CONF_MODE, CONF_LEVEL };
+enum conf_type {
+	CONF_STR,
+	CONF_INT,
+	CONF_SIZE,
+	CONF_BOOL,
+	CONF_MODE,
+	CONF_LEVEL
+};
 
 struct conf_key {
 	const char *name;
@@ -21,7 +28,10 @@ struct conf_key {
 	long long min, max;
 };
 
-#define KEY(n, t, f, lo, hi) { n, t, offsetof(struct config, f), lo, hi }
+#define KEY(n, t, f, lo, hi)                                                   \
+	{                                                                      \
+		n, t, offsetof(struct config, f), lo, hi                       \
+	}
 
 static const struct conf_key keys[] = {
 	KEY("database_url", CONF_STR, database_url, 0, 0),
@@ -41,7 +51,8 @@ static const struct conf_key keys[] = {
 	KEY("session_idle", CONF_INT, session_idle, 1, 60 * 24 * 30),
 	KEY("session_max", CONF_INT, session_max, 1, 24 * 365),
 	KEY("login_max_failures", CONF_INT, login_max_failures, 1, 1000),
-	KEY("login_ip_max_failures", CONF_INT, login_ip_max_failures, 1, 100000),
+	KEY("login_ip_max_failures", CONF_INT, login_ip_max_failures, 1,
+	    100000),
 	KEY("login_window", CONF_INT, login_window, 1, 24 * 60),
 	KEY("default_workspace", CONF_STR, default_workspace, 0, 0),
 	KEY("base_url", CONF_STR, base_url, 0, 0),
@@ -94,7 +105,8 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 	case CONF_STR:
 		if (*v == '\0' && strcmp(k->name, "default_workspace") != 0 &&
 		    strcmp(k->name, "migrate_database_url") != 0) {
-			snprintf(err, errlen, "'%s' must not be empty", k->name);
+			snprintf(err, errlen, "'%s' must not be empty",
+				 k->name);
 			return false;
 		}
 		set_str(slot, v);
@@ -108,10 +120,23 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 			long long mul = 1;
 
 			switch (*end) {
-			case 'k': case 'K': mul = 1LL << 10; end++; break;
-			case 'm': case 'M': mul = 1LL << 20; end++; break;
-			case 'g': case 'G': mul = 1LL << 30; end++; break;
-			default: break;
+			case 'k':
+			case 'K':
+				mul = 1LL << 10;
+				end++;
+				break;
+			case 'm':
+			case 'M':
+				mul = 1LL << 20;
+				end++;
+				break;
+			case 'g':
+			case 'G':
+				mul = 1LL << 30;
+				end++;
+				break;
+			default:
+				break;
 			}
 			if (n > k->max / mul + 1)
 				errno = ERANGE;
@@ -120,10 +145,11 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 		}
 		if (end == v || *end != '\0' || errno != 0 || n < k->min ||
 		    n > k->max) {
-			snprintf(err, errlen,
-				 "'%s' must be a number from %lld to %lld%s, not '%s'",
-				 k->name, k->min, k->max,
-				 k->type == CONF_MODE ? " (octal)" : "", v);
+			snprintf(
+				err, errlen,
+				"'%s' must be a number from %lld to %lld%s, not '%s'",
+				k->name, k->min, k->max,
+				k->type == CONF_MODE ? " (octal)" : "", v);
 			return false;
 		}
 		if (k->type == CONF_INT)
@@ -134,15 +160,16 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 			*(unsigned *)slot = (unsigned)n;
 		return true;
 	case CONF_BOOL:
-		if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-		    !strcmp(v, "1"))
+		if (!strcmp(v, "on") || !strcmp(v, "true") ||
+		    !strcmp(v, "yes") || !strcmp(v, "1"))
 			*(bool *)slot = true;
 		else if (!strcmp(v, "off") || !strcmp(v, "false") ||
 			 !strcmp(v, "no") || !strcmp(v, "0"))
 			*(bool *)slot = false;
 		else {
-			snprintf(err, errlen, "'%s' must be on or off, not '%s'",
-				 k->name, v);
+			snprintf(err, errlen,
+				 "'%s' must be on or off, not '%s'", k->name,
+				 v);
 			return false;
 		}
 		return true;
@@ -156,9 +183,10 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 		else if (!strcmp(v, "debug"))
 			*(enum log_level *)slot = LOG_LEVEL_DEBUG;
 		else {
-			snprintf(err, errlen,
-				 "'log_level' must be error, warning, info or debug, not '%s'",
-				 v);
+			snprintf(
+				err, errlen,
+				"'log_level' must be error, warning, info or debug, not '%s'",
+				v);
 			return false;
 		}
 		return true;
@@ -172,7 +200,8 @@ static const struct conf_key *find_key(const char *name, size_t len)
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (strlen(keys[i].name) == len && !strncmp(keys[i].name, name, len))
+		if (strlen(keys[i].name) == len &&
+		    !strncmp(keys[i].name, name, len))
 			return &keys[i];
 	return NULL;
 }
@@ -238,7 +267,8 @@ static bool apply_env(struct config *c, char *err, size_t errlen)
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v;
-		int n = snprintf(var, sizeof(var), "TALLYDESK_%s", keys[i].name);
+		int n = snprintf(var, sizeof(var), "TALLYDESK_%s",
+				 keys[i].name);
 
 		if (n < 0 || (size_t)n >= sizeof(var))
 			abort();
@@ -283,13 +313,15 @@ bool conf_load(struct config *c, const char *path, bool required, char *err,
 		return false;
 	}
 	if (strlen(c->socket) >= 100) {
-		snprintf(err, errlen, "'socket' path is too long (%zu bytes, at most 99)",
+		snprintf(err, errlen,
+			 "'socket' path is too long (%zu bytes, at most 99)",
 			 strlen(c->socket));
 		conf_release(c);
 		return false;
 	}
 	if (c->max_upload > c->max_body) {
-		snprintf(err, errlen, "'max_upload' (%zu) must not exceed 'max_body' (%zu)",
+		snprintf(err, errlen,
+			 "'max_upload' (%zu) must not exceed 'max_body' (%zu)",
 			 c->max_upload, c->max_body);
 		conf_release(c);
 		return false;

@@ -107,30 +107,9 @@ struct contact_in {
 	bool flags[NROLES];
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static bool len_between(const char *s, size_t lo, size_t hi)
 {
-	size_t n = utf8_len(s);
+	size_t n = http_utf8_len(s);
 
 	return n >= lo && n <= hi;
 }
@@ -174,13 +153,13 @@ static json_t *contact_json(struct req *r, const PGresult *res, int i)
 		text_or_none(res, i, COL_JOB), "portal_granted_at",
 		text_or_none(res, i, COL_GRANTED), "portal_granted_at_iso",
 		text_or_none(res, i, COL_GRANTED_ISO), "is_billing_contact",
-		is_true(res, i, COL_BILLING_CONTACT), "edit_url",
+		db_bool(res, i, COL_BILLING_CONTACT), "edit_url",
 		arena_printf(r->arena, "/contacts/%" PRId64 "/edit", id));
 	for (k = 0; k < NROLES; k++) {
 		json_object_set_new(
 			c, roles[k].field,
-			json_boolean(is_true(res, i, roles[k].col)));
-		if (is_true(res, i, roles[k].col))
+			json_boolean(db_bool(res, i, roles[k].col)));
+		if (db_bool(res, i, roles[k].col))
 			json_array_append_new(
 				badges, json_pack("{s:s, s:s}", "key",
 						  roles[k].field + 3, "label",
@@ -205,7 +184,7 @@ static json_t *contact_audit(const PGresult *res)
 	for (k = 0; k < NROLES; k++)
 		json_object_set_new(
 			a, roles[k].field,
-			json_boolean(is_true(res, 0, roles[k].col)));
+			json_boolean(db_bool(res, 0, roles[k].col)));
 	return a;
 }
 
@@ -213,7 +192,7 @@ static json_t *contact_audit(const PGresult *res)
 static enum td_err load_contact(struct req *r, int64_t id, bool lock,
 				PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err;
 
 	err = req_query(r, lock ? sql_contact_lock : sql_contact_get, 1, params,
@@ -312,7 +291,7 @@ static const char *contacts_url(struct req *r, int64_t client_id)
 /* The contacts page of a client, with an empty add form. */
 static enum td_err list_page(struct req *r, int64_t client_id)
 {
-	const char *params[1] = { id_text(r, client_id) };
+	const char *params[1] = { req_id(r, client_id) };
 	struct clientctx c;
 	json_t *v, *list, *form;
 	PGresult *res;
@@ -385,7 +364,7 @@ static enum td_err read_contact(struct req *r, int64_t client_id,
 	in->job_title = field_or(r, "job_title", old, COL_JOB);
 	for (k = 0; k < NROLES; k++)
 		in->flags[k] = kept(r, roles[k].field, old) ?
-				       is_true(old, 0, roles[k].col) :
+				       db_bool(old, 0, roles[k].col) :
 				       form_flag(r, roles[k].field);
 	if (!len_between(in->name, 1, 200))
 		form_error(r, "name", "enter a name of at most 200 characters");
@@ -393,7 +372,7 @@ static enum td_err read_contact(struct req *r, int64_t client_id,
 		form_error(r, "email",
 			   "enter an email address such as sam@example.com");
 	} else if (*in->email != '\0') {
-		params[0] = id_text(r, client_id);
+		params[0] = req_id(r, client_id);
 		params[1] = in->email;
 		params[2] = old != NULL ? db_text(old, 0, COL_ID) : NULL;
 		err = req_query(r, sql_email_taken, 3, params, &res);
@@ -455,7 +434,7 @@ enum td_err contacts_create(struct req *r)
 		return err;
 	if (form_has_errors(r))
 		return reject(r, list_page, client_id, "contacts/list", &in);
-	params[0] = id_text(r, client_id);
+	params[0] = req_id(r, client_id);
 	contact_params(&in, params + 1);
 	err = req_query(r, sql_contact_new, 9, params, &res);
 	if (err != TD_OK)
@@ -502,7 +481,7 @@ static enum td_err edit_page(struct req *r, int64_t id)
 	for (k = 0; k < NROLES; k++)
 		json_object_set_new(
 			form, roles[k].field,
-			json_boolean(is_true(res, 0, roles[k].col)));
+			json_boolean(db_bool(res, 0, roles[k].col)));
 	json_object_set_new(v, "form", form);
 	json_object_set_new(v, "read_only",
 			    json_boolean(read_only_why(r, &c) != NULL));
@@ -541,7 +520,7 @@ enum td_err contacts_update(struct req *r)
 	if (err != TD_OK)
 		return err;
 	client_id = db_int(old, 0, COL_CLIENT);
-	was_portal = is_true(old, 0, COL_PORTAL);
+	was_portal = db_bool(old, 0, COL_PORTAL);
 	err = clientctx_load(r, client_id, "contacts", &c);
 	if (err != TD_OK)
 		return err;
@@ -553,7 +532,7 @@ enum td_err contacts_update(struct req *r)
 		return err;
 	if (form_has_errors(r))
 		return reject(r, edit_page, id, "contacts/form", &in);
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	contact_params(&in, params + 1);
 	err = req_query(r, sql_contact_update, 9, params, NULL);
 	if (err == TD_OK)
@@ -590,7 +569,7 @@ enum td_err contacts_update(struct req *r)
 enum td_err contacts_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), client_id;
-	const char *params[1] = { id_text(r, id) }, *why;
+	const char *params[1] = { req_id(r, id) }, *why;
 	struct clientctx c;
 	json_t *before;
 	PGresult *old;
@@ -612,7 +591,7 @@ enum td_err contacts_delete(struct req *r)
 	before = contact_audit(old);
 	req_own_json(r, before);
 	json_object_set_new(before, "was_billing_contact",
-			    json_boolean(is_true(old, 0, COL_BILLING_CONTACT)));
+			    json_boolean(db_bool(old, 0, COL_BILLING_CONTACT)));
 	err = audit_write(r, "contact.delete", "contact", id, before, NULL);
 	if (err != TD_OK)
 		return err;

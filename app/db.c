@@ -36,8 +36,8 @@ static void notice_quiet(void *arg, const char *msg)
 
 enum td_err db_ensure(struct db *db)
 {
-	const char *keys[] = { "dbname", "connect_timeout",
-			       "application_name", NULL };
+	const char *keys[] = { "dbname", "connect_timeout", "application_name",
+			       NULL };
 	const char *vals[4];
 	char timeout[16];
 
@@ -75,8 +75,10 @@ static void clear_result(void *p)
 /* Maps a failed result to our error type and remembers the message. */
 static enum td_err classify(struct db *db, const PGresult *res)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
+	const char *state =
+		res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg =
+		res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn);
 
 	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg);
 	db->errmsg[strcspn(db->errmsg, "\n")] = '\0';
@@ -111,7 +113,8 @@ static enum td_err prepared_name(struct db *db, const char *sql, int n,
 		}
 	}
 	if (db->nprepared == DB_MAX_PREPARED) {
-		name[0] = '\0'; /* unnamed: still parameterised, just not cached */
+		name[0] = '\0'; /* unnamed: still parameterised, just not cached
+				 */
 		return TD_OK;
 	}
 	snprintf(name, namelen, "s%d", db->nprepared);
@@ -146,7 +149,8 @@ enum td_err db_exec(struct db *db, struct arena *a, const char *sql, int n,
 	if (name[0] != '\0')
 		res = PQexecPrepared(db->conn, name, n, params, NULL, NULL, 0);
 	else
-		res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(db->conn, sql, n, NULL, params, NULL, NULL,
+				   0);
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		err = classify(db, res);
@@ -234,8 +238,9 @@ enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
 		    PQpipelineSync(db->conn) != 1) {
 			snprintf(db->errmsg, sizeof(db->errmsg), "%s",
 				 PQerrorMessage(db->conn));
-			err = PQstatus(db->conn) != CONNECTION_OK ? TD_EUNAVAIL :
-								    TD_EDB;
+			err = PQstatus(db->conn) != CONNECTION_OK ?
+				      TD_EUNAVAIL :
+				      TD_EDB;
 		} else {
 			err = drain_pipeline(db);
 		}
@@ -286,4 +291,9 @@ int64_t db_int(const PGresult *res, int row, int col)
 bool db_isnull(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) != 0;
+}
+
+bool db_bool(const PGresult *res, int row, int col)
+{
+	return !strcmp(PQgetvalue(res, row, col), "t");
 }

@@ -21,7 +21,7 @@ struct db {
 	bool in_tx;
 	int nprepared;
 	const char *prepared[DB_MAX_PREPARED]; /* by address of the SQL text */
-	char errmsg[512];                      /* last failure, for logs */
+	char errmsg[512];		       /* last failure, for logs */
 };
 
 /* Sets up db for conninfo; connects lazily on first use. */
@@ -61,5 +61,7 @@ void db_tx_rollback(struct db *db);
 const char *db_text(const PGresult *res, int row, int col);
 int64_t db_int(const PGresult *res, int row, int col);
 bool db_isnull(const PGresult *res, int row, int col);
+/* A boolean column: true for PostgreSQL's "t". */
+bool db_bool(const PGresult *res, int row, int col);
 
 #endif

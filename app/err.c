@@ -6,8 +6,8 @@
 #include "err.h"
 
 static const int statuses[TD_ERR__MAX] = {
-	[TD_OK] = 200,	     [TD_EINPUT] = 400,	  [TD_ETOOBIG] = 413,
-	[TD_EAUTH] = 401,    [TD_EFORBID] = 403,  [TD_ENOENT] = 404,
+	[TD_OK] = 200,	     [TD_EINPUT] = 400,	   [TD_ETOOBIG] = 413,
+	[TD_EAUTH] = 401,    [TD_EFORBID] = 403,   [TD_ENOENT] = 404,
 	[TD_EMETHOD] = 405,  [TD_ECONFLICT] = 409, [TD_EDB] = 500,
 	[TD_EUNAVAIL] = 503, [TD_EUPSTREAM] = 502, [TD_ESYS] = 500,
 };
@@ -37,7 +37,8 @@ static const char *const messages[TD_ERR__MAX] = {
 	[TD_EMETHOD] = "This address does not accept that method.",
 	[TD_ECONFLICT] = "That conflicts with the current state.",
 	[TD_EDB] = "Something went wrong while reading or saving data.",
-	[TD_EUNAVAIL] = "The database is unavailable right now. Please try again in a moment.",
+	[TD_EUNAVAIL] =
+		"The database is unavailable right now. Please try again in a moment.",
 	[TD_EUPSTREAM] = "An outside service did not answer properly.",
 	[TD_ESYS] = "Something went wrong on our side.",
 };

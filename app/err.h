@@ -11,7 +11,7 @@ enum td_err {
 	TD_ENOENT,    /* 404: no such thing */
 	TD_EMETHOD,   /* 405: path exists, method does not */
 	TD_ECONFLICT, /* 409: unique violation or state conflict */
-	TD_EDB,       /* 500: database failure */
+	TD_EDB,	      /* 500: database failure */
 	TD_EUNAVAIL,  /* 503: database unreachable */
 	TD_EUPSTREAM, /* 502: an outside system failed */
 	TD_ESYS,      /* 500: operating system or library failure */

@@ -47,8 +47,8 @@ bool form_flag(struct req *r, const char *name)
 	if (r->json_body != NULL)
 		return json_is_true(json_object_get(r->json_body, name));
 	v = http_params_get(&r->form, name);
-	return v != NULL && (!strcmp(v, "1") || !strcmp(v, "on") ||
-			     !strcmp(v, "true"));
+	return v != NULL &&
+	       (!strcmp(v, "1") || !strcmp(v, "on") || !strcmp(v, "true"));
 }
 
 void form_error(struct req *r, const char *field, const char *message)
@@ -58,7 +58,8 @@ void form_error(struct req *r, const char *field, const char *message)
 		req_own_json(r, r->error_fields);
 	}
 	if (json_object_get(r->error_fields, field) == NULL)
-		json_object_set_new(r->error_fields, field, json_string(message));
+		json_object_set_new(r->error_fields, field,
+				    json_string(message));
 }
 
 bool form_has_errors(const struct req *r)

@@ -19,7 +19,8 @@ const char *form_text(struct req *r, const char *name);
 /* True for a checkbox that was ticked ("1", "on", "true" or JSON true). */
 bool form_flag(struct req *r, const char *name);
 
-/* Notes a problem with a field (shown next to it, and in the API's "fields"). */
+/* Notes a problem with a field (shown next to it, and in the API's "fields").
+ */
 void form_error(struct req *r, const char *field, const char *message);
 
 /* True once form_error() has been called. */

@@ -949,3 +949,13 @@ void http_url_encode(struct sbuf *sb, const char *s)
 		}
 	}
 }
+
+size_t http_utf8_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}

@@ -54,6 +54,9 @@ struct http_files {
 /* True if s[0..len) is strict UTF-8: no overlong, surrogate, >U+10FFFF. */
 bool http_utf8_valid(const char *s, size_t len);
 
+/* Characters, not bytes, of a valid UTF-8 string (as PostgreSQL's length()). */
+size_t http_utf8_len(const char *s);
+
 /*
  * Percent-decodes s[0..len) into the arena (NUL-terminated; hex digits in
  * either case); plus_is_space turns '+' into ' ' (forms and query

@@ -276,27 +276,6 @@ struct map {
 	size_t n, cap;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static char *ascii_lower(struct req *r, const char *s)
 {
 	char *out = arena_strdup(r->arena, s), *p;
@@ -402,7 +381,7 @@ static void row_skip(struct row *w, const char *why)
 static bool too_long(struct req *r, struct batch *b, struct row *w, int col,
 		     size_t max)
 {
-	if (utf8_len(w->v[col]) <= max)
+	if (http_utf8_len(w->v[col]) <= max)
 		return false;
 	row_error(r, b, w, b->def->cols[col].name,
 		  arena_printf(r->arena, "use at most %zu characters", max));
@@ -530,7 +509,7 @@ static void check_client(struct req *r, struct batch *b, struct row *w)
 		if (end == p)
 			continue;
 		tag = arena_strndup(r->arena, p, (size_t)(end - p));
-		if (utf8_len(tag) > 50) {
+		if (http_utf8_len(tag) > 50) {
 			row_error(r, b, w, "tags",
 				  "use tags of at most 50 characters");
 			break;
@@ -871,7 +850,7 @@ static enum td_err load_clients(struct req *r, struct clients *cl)
 	n = PQntuples(cl->res);
 	for (i = 0; i < n; i++)
 		map_add(r, &cl->by_name, db_text(cl->res, i, 2),
-			is_true(cl->res, i, 3), (size_t)i);
+			db_bool(cl->res, i, 3), (size_t)i);
 	n = PQntuples(dom);
 	for (i = 0; i < n; i++) {
 		k = find_client_row(cl->res, db_int(dom, i, 1));
@@ -917,11 +896,11 @@ static enum td_err clients_match(struct req *r, struct batch *b)
 			row_skip(w, arena_printf(r->arena,
 						 "domain %s belongs to %s%s",
 						 w->v[CL_DOMAIN],
-						 is_true(cl.res, k, 3) ?
+						 db_bool(cl.res, k, 3) ?
 							 "archived client " :
 							 "",
 						 db_text(cl.res, k, 1)));
-		else if (is_true(cl.res, k, 3))
+		else if (db_bool(cl.res, k, 3))
 			row_skip(
 				w,
 				arena_printf(
@@ -966,7 +945,7 @@ static void resolve_clients(struct req *r, struct batch *b,
 			continue;
 		}
 		k = (int)e->val;
-		if (is_true(cl->res, k, 3)) {
+		if (db_bool(cl->res, k, 3)) {
 			row_error(
 				r, b, w, "client",
 				arena_printf(
@@ -1432,7 +1411,7 @@ enum td_err imports_preview(struct req *r)
 		form_view(r, kind);
 		return form_reject(r, "imports/form", keep);
 	}
-	if (utf8_len(filename) > 200 ||
+	if (http_utf8_len(filename) > 200 ||
 	    !http_utf8_valid(filename, strlen(filename)))
 		filename = "";
 	err = check_batch(r, kind, body, len, &b);
@@ -1444,7 +1423,7 @@ enum td_err imports_preview(struct req *r)
 		params[2] = arena_strndup(r->arena, body, len);
 		params[3] = arena_printf(r->arena, "%zu", b.count);
 		params[4] = r->auth.kind == AUTH_USER ?
-				    id_text(r, r->auth.user_id) :
+				    req_id(r, r->auth.user_id) :
 				    NULL;
 		err = req_query(r, sql_batch_new, 5, params, &res);
 		if (err != TD_OK)
@@ -1601,7 +1580,7 @@ static const char *after_commit(struct req *r, struct batch *b)
 enum td_err imports_commit(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) }, *body;
+	const char *params[1] = { req_id(r, id) }, *body;
 	enum import_kind kind;
 	struct batch b;
 	json_t *after, *v;
@@ -1614,7 +1593,7 @@ enum td_err imports_commit(struct req *r)
 	if (PQntuples(res) != 1 ||
 	    kind_by_key(db_text(res, 0, 0), &kind) == NULL)
 		return req_fail(r, TD_ENOENT, "no import %" PRId64, id);
-	if (is_true(res, 0, 3))
+	if (db_bool(res, 0, 3))
 		return req_fail(r, TD_ECONFLICT,
 				"import %" PRId64 " was committed already", id);
 	body = db_text(res, 0, 2);
@@ -1733,7 +1712,7 @@ static void csv_start(struct req *r, struct sbuf *sb, size_t rows,
 
 static const char *yes(const PGresult *res, int row, int col)
 {
-	return is_true(res, row, col) ? "yes" : "no";
+	return db_bool(res, row, col) ? "yes" : "no";
 }
 
 /*
@@ -1776,7 +1755,7 @@ enum td_err imports_export_contacts(struct req *r)
 	err = clientctx_load(r, route_arg_int(&r->args, "id"), NULL, &cc);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, cc.id);
+	params[0] = req_id(r, cc.id);
 	err = req_query(r, sql_export_contacts, 1, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -1809,7 +1788,7 @@ enum td_err imports_export_assets(struct req *r)
 	err = clientctx_load(r, route_arg_int(&r->args, "id"), NULL, &cc);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, cc.id);
+	params[0] = req_id(r, cc.id);
 	err = req_query(r, sql_export_assets, 1, params, &res);
 	if (err != TD_OK)
 		return err;

@@ -33,13 +33,13 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 	fprintf(stderr, "%s\n", line);
 }
 
-#define LOG_FN(fn, level)                      \
-	void fn(const char *fmt, ...)          \
-	{                                      \
-		va_list ap;                    \
-		va_start(ap, fmt);             \
-		vlog(level, fmt, ap);          \
-		va_end(ap);                    \
+#define LOG_FN(fn, level)                                                      \
+	void fn(const char *fmt, ...)                                          \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(level, fmt, ap);                                          \
+		va_end(ap);                                                    \
 	}
 
 LOG_FN(log_error, LOG_LEVEL_ERROR)

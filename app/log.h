@@ -2,7 +2,12 @@
 #ifndef TD_LOG_H
 #define TD_LOG_H
 
-enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_level {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
 
 /* Messages above this level are dropped; set once from the config. */
 void log_set_level(enum log_level level);

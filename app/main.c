@@ -57,7 +57,8 @@ static int simple_opts(const char *mode, int argc, char **argv, bool *quiet,
 		} else if (!strcmp(mode, "seed-demo") &&
 			   !strcmp(argv[i], "--password")) {
 			if (i + 1 == argc)
-				return bad_usage("a value is missing after", argv[i]);
+				return bad_usage("a value is missing after",
+						 argv[i]);
 			*password = argv[++i];
 		} else if (argv[i][0] == '-') {
 			return bad_usage("unknown option", argv[i]);
@@ -79,7 +80,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc && mode == NULL; i++) {
 		const char *a = argv[i];
 
-		if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) {
+		if (!strcmp(a, "--help") || !strcmp(a, "-h") ||
+		    !strcmp(a, "help")) {
 			fputs(usage, stdout);
 			return 0;
 		} else if (!strcmp(a, "--version") || !strcmp(a, "version")) {

@@ -19,7 +19,7 @@
 #include "sbuf.h"
 #include "banned.h"
 
-#define MIGRATE_MAX 1000
+#define MIGRATE_MAX  1000
 #define MIGRATE_LOCK "7342001" /* pg_advisory_lock key for migrations */
 
 static const char sql_create[] =
@@ -98,8 +98,9 @@ static int read_dir(struct arena *a, const char *dir, struct migration *m)
 	int n = 0;
 
 	if (d == NULL) {
-		fprintf(stderr, "tallydesk: cannot open sql directory '%s': %s\n",
-			dir, strerror(errno));
+		fprintf(stderr,
+			"tallydesk: cannot open sql directory '%s': %s\n", dir,
+			strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -118,8 +119,8 @@ static int read_dir(struct arena *a, const char *dir, struct migration *m)
 		m[n].name = arena_strdup(a, de->d_name);
 		m[n].sql = slurp(a, path, &len);
 		if (m[n].sql == NULL) {
-			fprintf(stderr, "tallydesk: cannot read '%s': %s\n", path,
-				strerror(errno));
+			fprintf(stderr, "tallydesk: cannot read '%s': %s\n",
+				path, strerror(errno));
 			closedir(d);
 			return -1;
 		}
@@ -188,7 +189,8 @@ static bool apply(struct db *db, struct arena *a, struct migration *m)
 		fprintf(stderr, "tallydesk: cannot begin: %s\n", db->errmsg);
 		return false;
 	}
-	/* A file may hold many statements: the simple protocol runs them all. */
+	/* A file may hold many statements: the simple protocol runs them all.
+	 */
 	res = PQexec(db->conn, m->sql);
 	good = PQresultStatus(res) == PGRES_COMMAND_OK ||
 	       PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -227,14 +229,16 @@ int migrate_run(const struct config *conf, bool quiet)
 	if (n < 0)
 		goto out;
 	if (db_ensure(&db) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot connect to the database: %s\n",
+		fprintf(stderr,
+			"tallydesk: cannot connect to the database: %s\n",
 			db.errmsg);
 		goto out;
 	}
 	if (db_exec(&db, a, sql_lock, 0, NULL, NULL) != TD_OK ||
 	    db_exec(&db, a, sql_create, 0, NULL, NULL) != TD_OK ||
 	    db_exec(&db, a, sql_applied, 0, NULL, &res) != TD_OK) {
-		fprintf(stderr, "tallydesk: cannot read schema_migrations: %s\n",
+		fprintf(stderr,
+			"tallydesk: cannot read schema_migrations: %s\n",
 			db.errmsg);
 		goto out;
 	}

@@ -69,25 +69,30 @@ enum td_err pages_home(struct req *r)
 	json_array_append_new(stats, stat("Migrations", db_int(res, 0, 2),
 					  "schema changes applied"));
 	steps = json_array();
-	json_array_append_new(steps, step("Install tallydesk",
-					  "The server, database and workers are running.",
-					  "/healthz", true));
-	json_array_append_new(steps, step("Add your clients",
-					  "Clients, contacts, sites and assets.",
-					  "/clients", false));
-	json_array_append_new(steps, step("Set up contracts",
-					  "What each client pays and the SLA it gets.",
-					  "/contracts", false));
-	json_array_append_new(steps, step("Work tickets and log time",
-					  "Every billable minute reaches an invoice.",
-					  "/tickets", false));
+	json_array_append_new(
+		steps, step("Install tallydesk",
+			    "The server, database and workers are running.",
+			    "/healthz", true));
+	json_array_append_new(steps,
+			      step("Add your clients",
+				   "Clients, contacts, sites and assets.",
+				   "/clients", false));
+	json_array_append_new(steps,
+			      step("Set up contracts",
+				   "What each client pays and the SLA it gets.",
+				   "/contracts", false));
+	json_array_append_new(steps,
+			      step("Work tickets and log time",
+				   "Every billable minute reaches an invoice.",
+				   "/tickets", false));
 	json_object_set_new(v, "title", json_string("Home"));
 	json_object_set_new(v, "stats", stats);
 	json_object_set_new(v, "steps", steps);
 	json_object_set_new(v, "health",
 			    json_pack("{s:s, s:I, s:i}", "database", "ok",
-				      "migrations", (json_int_t)db_int(res, 0, 2),
-				      "workers", r->ctx->conf->workers));
+				      "migrations",
+				      (json_int_t)db_int(res, 0, 2), "workers",
+				      r->ctx->conf->workers));
 	r->view_name = "home";
 	return TD_OK;
 }
@@ -104,7 +109,8 @@ enum td_err pages_healthz(struct req *r)
 		req_fail(r, TD_EUNAVAIL, "health check: %s", r->db->errmsg);
 		r->error_detail = NULL;
 	}
-	json_object_set_new(v, "status", json_string(up ? "ok" : "unavailable"));
+	json_object_set_new(v, "status",
+			    json_string(up ? "ok" : "unavailable"));
 	json_object_set_new(v, "database", json_string(up ? "ok" : "down"));
 	json_object_set_new(v, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(v, "worker", json_integer(r->ctx->worker_no));
@@ -115,13 +121,20 @@ enum td_err pages_healthz(struct req *r)
 static const struct {
 	const char *path, *section, *message;
 } sections[] = {
-	{ "/tickets", "Tickets", "The ticket queue, kanban board and search arrive with the tickets release." },
-	{ "/clients", "Clients", "Clients, contacts, sites and assets arrive with the clients release." },
-	{ "/contracts", "Contracts", "Contracts and SLA tiers arrive with the contracts release." },
-	{ "/invoices", "Invoices", "Invoices, credit notes and payments arrive with the billing release." },
-	{ "/time", "Time", "Timers, time entries and approvals arrive with the time-tracking release." },
-	{ "/reports", "Reports", "Reports arrive once there is work and billing to report on." },
-	{ "/settings", "Settings", "Tenant, user and API key settings arrive with the accounts release." },
+	{ "/tickets", "Tickets",
+	  "The ticket queue, kanban board and search arrive with the tickets release." },
+	{ "/clients", "Clients",
+	  "Clients, contacts, sites and assets arrive with the clients release." },
+	{ "/contracts", "Contracts",
+	  "Contracts and SLA tiers arrive with the contracts release." },
+	{ "/invoices", "Invoices",
+	  "Invoices, credit notes and payments arrive with the billing release." },
+	{ "/time", "Time",
+	  "Timers, time entries and approvals arrive with the time-tracking release." },
+	{ "/reports", "Reports",
+	  "Reports arrive once there is work and billing to report on." },
+	{ "/settings", "Settings",
+	  "Tenant, user and API key settings arrive with the accounts release." },
 };
 
 /* GET /tickets etc. — sections not built yet. */
@@ -133,21 +146,25 @@ enum td_err pages_placeholder(struct req *r)
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		if (strcmp(r->route->pattern, sections[i].path) != 0)
 			continue;
-		json_object_set_new(v, "title", json_string(sections[i].section));
-		json_object_set_new(v, "section", json_string(sections[i].section));
-		json_object_set_new(v, "message", json_string(sections[i].message));
+		json_object_set_new(v, "title",
+				    json_string(sections[i].section));
+		json_object_set_new(v, "section",
+				    json_string(sections[i].section));
+		json_object_set_new(v, "message",
+				    json_string(sections[i].message));
 		r->view_name = "placeholder";
 		return TD_OK;
 	}
 	return req_fail(r, TD_ENOENT, "no section at %s", r->path);
 }
 
-/* GET /bench/list — a realistic 50-row page from PostgreSQL, for ./dev bench. */
+/* GET /bench/list — a realistic 50-row page from PostgreSQL, for ./dev bench.
+ */
 enum td_err pages_bench_list(struct req *r)
 {
-	static const char *const keys[] = { "id", "name", "client", "status",
-					    "priority", "assignee", "updated",
-					    "amount" };
+	static const char *const keys[] = { "id",      "name",	   "client",
+					    "status",  "priority", "assignee",
+					    "updated", "amount" };
 	const char *params[1] = { "50" };
 	json_t *v = req_view(r), *items;
 	PGresult *res;
@@ -178,8 +195,9 @@ static json_t *params_json(const struct http_params *p)
 	size_t i;
 
 	for (i = 0; i < p->n; i++)
-		json_object_set_new(o, p->v[i].name,
-				    json_stringn(p->v[i].value, p->v[i].value_len));
+		json_object_set_new(
+			o, p->v[i].name,
+			json_stringn(p->v[i].value, p->v[i].value_len));
 	return o;
 }
 

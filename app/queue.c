@@ -100,13 +100,13 @@
 /* The key is "<priority>~<updated>", split by the statement. */
 #define LIST_PRIORITY(from)                                                    \
 	LIST_COLUMNS                                                           \
-		" t.priority || '~' || " TS_KEY from LIST_FILTERS              \
-		" AND ($10::text IS NULL"                                      \
-		" OR t.priority > split_part($10, '~', 1)::int"                \
-		" OR (t.priority = split_part($10, '~', 1)::int"               \
-		" AND (t.updated_at, t.id) <"                                  \
-		" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"       \
-		" ORDER BY t.priority, t.updated_at DESC, t.id DESC LIMIT $12::int"
+	" t.priority || '~' || " TS_KEY from LIST_FILTERS                      \
+	" AND ($10::text IS NULL"                                              \
+	" OR t.priority > split_part($10, '~', 1)::int"                        \
+	" OR (t.priority = split_part($10, '~', 1)::int"                       \
+	" AND (t.updated_at, t.id) <"                                          \
+	" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"               \
+	" ORDER BY t.priority, t.updated_at DESC, t.id DESC LIMIT $12::int"
 #define LIST_NUMBER(from)                                                      \
 	LIST_COLUMNS " t.number::text" from LIST_FILTERS                       \
 		     " AND ($10::text IS NULL OR (t.number, t.id) >"           \
@@ -263,11 +263,6 @@ static bool parse_id(const char *s, int64_t *out)
 	return true;
 }
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
 /* A query parameter, NULL when absent or empty. */
 static const char *query_param(struct req *r, const char *name)
 {
@@ -419,7 +414,7 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	f->assignee = mine ? "me" : query_param(r, "assignee");
 	if (f->assignee != NULL) {
 		if (!strcmp(f->assignee, "me"))
-			f->assignee_id = id_text(r, r->auth.user_id);
+			f->assignee_id = req_id(r, r->auth.user_id);
 		else if (!strcmp(f->assignee, "unassigned"))
 			f->unassigned = true;
 		else if (parse_id(f->assignee, &v))
@@ -497,7 +492,7 @@ static bool parse_cursor(struct req *r, const char *s, const char **key,
 		return false;
 	if (!parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
 		return false;
-	*id = id_text(r, v);
+	*id = req_id(r, v);
 	*key = dot + 1;
 	if (**key == '\0' || strlen(*key) > CURSOR_KEY_MAX)
 		return false;
@@ -545,7 +540,7 @@ static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 					  !strcmp(f->assignee_id,
 						  db_text(res, i, 0))));
 	json_object_set_new(v, "user_choices", a);
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	err = req_query(r, sql_views, 1, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -750,7 +745,7 @@ enum td_err queue_board(struct req *r)
 
 static enum td_err snapshot(struct req *r, int64_t id, json_t **out)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	PGresult *res;
 	enum td_err err = req_query(r, sql_snapshot, 1, params, &res);
 
@@ -773,7 +768,7 @@ static enum td_err snapshot(struct req *r, int64_t id, json_t **out)
 static enum td_err change_ticket(struct req *r, int64_t id, const char *sql,
 				 const char *value)
 {
-	const char *params[2] = { id_text(r, id), value };
+	const char *params[2] = { req_id(r, id), value };
 	json_t *before, *after;
 	enum td_err err;
 
@@ -874,7 +869,7 @@ enum td_err queue_bulk(struct req *r)
 		if (!strcmp(value, "me") && r->auth.user_id <= 0) {
 			form_error(r, "value", "only people can take tickets");
 		} else if (!strcmp(value, "me")) {
-			value = id_text(r, r->auth.user_id);
+			value = req_id(r, r->auth.user_id);
 		} else if (!strcmp(value, "") || !strcmp(value, "none")) {
 			value = NULL;
 		} else if (!parse_id(value, &v)) {
@@ -998,7 +993,7 @@ enum td_err queue_board_move(struct req *r)
 	if (form_has_errors(r))
 		return move_reject(r);
 	params[1] = ticketctx_status_key(st);
-	params[2] = id_text(r, t.id);
+	params[2] = req_id(r, t.id);
 	if (*before_id != '\0' || *after_id != '\0') {
 		params[0] = *before_id != '\0' ? before_id : after_id;
 		err = req_query(r,
@@ -1022,7 +1017,7 @@ enum td_err queue_board_move(struct req *r)
 	err = snapshot(r, t.id, &before);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, t.id);
+	params[0] = req_id(r, t.id);
 	params[2] = rank;
 	err = req_query(r, sql_move, 3, params, &res);
 	if (err != TD_OK)
@@ -1077,7 +1072,7 @@ enum td_err queue_view_save(struct req *r)
 		}
 		return form_reject(r, "tickets/list", NULL);
 	}
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = name;
 	params[2] = query;
 	err = req_query(r, sql_view_save, 3, params, &res);
@@ -1108,8 +1103,8 @@ enum td_err queue_view_delete(struct req *r)
 	PGresult *res;
 	enum td_err err;
 
-	params[0] = id_text(r, r->args.num[0]);
-	params[1] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->args.num[0]);
+	params[1] = req_id(r, r->auth.user_id);
 	err = req_query(r, sql_view_delete, 2, params, &res);
 	if (err != TD_OK)
 		return err;

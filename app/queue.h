@@ -1,4 +1,5 @@
-/* queue.h: the ticket queue — list, my work, kanban board, bulk actions, saved views */
+/* queue.h: the ticket queue — list, my work, kanban board, bulk actions, saved
+ * views */
 #ifndef TD_QUEUE_H
 #define TD_QUEUE_H
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,11 @@
 #include "view.h"
 #include "banned.h"
 
-#define REQ_MAX_URI 8192
+#define REQ_MAX_URI	      8192
 #define REQ_MAX_COOKIE_HEADER 16384
-#define API_PREFIX "/api/v1"
-#define REQ_ARENA_KEEP (1u << 20) /* bytes a worker's arena keeps between requests */
+#define API_PREFIX	      "/api/v1"
+#define REQ_ARENA_KEEP                                                         \
+	(1u << 20) /* bytes a worker's arena keeps between requests */
 
 enum td_err req_fail(struct req *r, enum td_err err, const char *fmt, ...)
 {
@@ -88,8 +90,8 @@ enum td_err req_query(struct req *r, const char *sql, int n,
 static struct arena *json_arena;
 
 /* Each block starts with a tag saying where it came from. */
-#define JSON_HDR 16
-#define JSON_FROM_HEAP 0x6865617048454150ULL
+#define JSON_HDR	16
+#define JSON_FROM_HEAP	0x6865617048454150ULL
 #define JSON_FROM_ARENA 0x6172656e61415245ULL
 
 static void *json_alloc(size_t n)
@@ -131,6 +133,11 @@ static void decref(void *p)
 void req_own_json(struct req *r, json_t *v)
 {
 	arena_defer(r->arena, decref, v);
+}
+
+const char *req_id(struct req *r, int64_t id)
+{
+	return arena_printf(r->arena, "%" PRId64, id);
 }
 
 const char *req_json_text(struct req *r, json_t *v, size_t *len)
@@ -205,20 +212,24 @@ static enum td_err read_body(struct req *r, FCGX_Request *fr)
 	errno = 0;
 	len = strtoll(cl, &end, 10);
 	if (end == cl || *end != '\0' || errno != 0 || len < 0)
-		return req_fail(r, TD_EINPUT, "Content-Length '%s' is not a number", cl);
+		return req_fail(r, TD_EINPUT,
+				"Content-Length '%s' is not a number", cl);
 	if ((unsigned long long)len > r->ctx->conf->max_body)
-		return req_fail(r, TD_ETOOBIG,
-				"the request body is %lld bytes; the limit is %zu",
-				len, r->ctx->conf->max_body);
+		return req_fail(
+			r, TD_ETOOBIG,
+			"the request body is %lld bytes; the limit is %zu", len,
+			r->ctx->conf->max_body);
 	buf = arena_alloc(r->arena, (size_t)len + 1);
 	while (got < (size_t)len) {
-		int want = (size_t)len - got > 65536 ? 65536 : (int)((size_t)len - got);
+		int want = (size_t)len - got > 65536 ? 65536 :
+						       (int)((size_t)len - got);
 		int n = FCGX_GetStr((char *)buf + got, want, fr->in);
 
 		if (n <= 0)
-			return req_fail(r, TD_EINPUT,
-					"the request body ended after %zu of %lld bytes",
-					got, len);
+			return req_fail(
+				r, TD_EINPUT,
+				"the request body ended after %zu of %lld bytes",
+				got, len);
 		got += (size_t)n;
 	}
 	r->body = buf;
@@ -244,13 +255,15 @@ static enum td_err parse_body(struct req *r, struct http_limits *lim)
 		r->json_body = json_loadb((const char *)r->body, r->body_len,
 					  JSON_REJECT_DUPLICATES, &jerr);
 		if (r->json_body == NULL)
-			return req_fail(r, TD_EINPUT,
-					"the JSON body is invalid at line %d, column %d: %s",
-					jerr.line, jerr.column, jerr.text);
+			return req_fail(
+				r, TD_EINPUT,
+				"the JSON body is invalid at line %d, column %d: %s",
+				jerr.line, jerr.column, jerr.text);
 		req_own_json(r, r->json_body);
 	}
 	if (err != TD_OK)
-		return req_fail(r, err, "%s", why ? why : "the request body is malformed");
+		return req_fail(r, err, "%s",
+				why ? why : "the request body is malformed");
 	return TD_OK;
 }
 
@@ -279,21 +292,25 @@ static enum td_err parse(struct req *r, FCGX_Request *fr)
 		r->csrf_header = arena_strdup(r->arena, r->csrf_header);
 	r->path = "/";
 	if (strlen(uri) > REQ_MAX_URI)
-		return req_fail(r, TD_EINPUT, "the address is longer than %d bytes",
+		return req_fail(r, TD_EINPUT,
+				"the address is longer than %d bytes",
 				REQ_MAX_URI);
 	q = strchr(uri, '?');
 	r->query = q ? q + 1 : "";
-	err = http_percent_decode(r->arena, uri, q ? (size_t)(q - uri) : strlen(uri),
-				  false, &path, &pathlen, &why);
+	err = http_percent_decode(r->arena, uri,
+				  q ? (size_t)(q - uri) : strlen(uri), false,
+				  &path, &pathlen, &why);
 	if (err != TD_OK)
 		return req_fail(r, TD_EINPUT, "the address is malformed: %s",
 				why ? why : "bad encoding");
 	if (path[0] != '/')
-		return req_fail(r, TD_EINPUT, "the address must start with '/'");
+		return req_fail(r, TD_EINPUT,
+				"the address must start with '/'");
 	r->path = path;
-	r->raw_path = arena_strndup(r->arena, uri, q ? (size_t)(q - uri) : strlen(uri));
-	if (has_prefix(path, API_PREFIX) &&
-	    (path[strlen(API_PREFIX)] == '/' || path[strlen(API_PREFIX)] == '\0'))
+	r->raw_path = arena_strndup(r->arena, uri,
+				    q ? (size_t)(q - uri) : strlen(uri));
+	if (has_prefix(path, API_PREFIX) && (path[strlen(API_PREFIX)] == '/' ||
+					     path[strlen(API_PREFIX)] == '\0'))
 		r->want_json = true;
 	else if (has_prefix(r->accept, "application/json"))
 		r->want_json = true;
@@ -304,7 +321,8 @@ static enum td_err parse(struct req *r, FCGX_Request *fr)
 				why ? why : "bad encoding");
 	cookie = param(r, fr, "HTTP_COOKIE");
 	if (strlen(cookie) > REQ_MAX_COOKIE_HEADER)
-		return req_fail(r, TD_ETOOBIG, "the Cookie header is too large");
+		return req_fail(r, TD_ETOOBIG,
+				"the Cookie header is too large");
 	err = http_parse_cookies(r->arena, cookie, &lim, &r->cookies, &why);
 	if (err != TD_OK)
 		return req_fail(r, err, "the Cookie header is malformed: %s",
@@ -340,8 +358,9 @@ static enum td_err admit(struct req *r)
 	if (!(flags & ROUTE_PUBLIC)) {
 		if (r->auth.kind == AUTH_NONE) {
 			if (r->want_json)
-				return req_fail(r, TD_EAUTH,
-						"sign in or send 'Authorization: Bearer <API key>'");
+				return req_fail(
+					r, TD_EAUTH,
+					"sign in or send 'Authorization: Bearer <API key>'");
 			next = arena_printf(r->arena, "%s%s%s", r->raw_path,
 					    *r->query ? "?" : "", r->query);
 			r->redirect = arena_printf(r->arena, "/login?next=%s",
@@ -350,14 +369,16 @@ static enum td_err admit(struct req *r)
 		}
 		if (r->auth.kind == AUTH_MFA_PENDING && !(flags & ROUTE_MFA)) {
 			if (r->want_json)
-				return req_fail(r, TD_EAUTH, "two-step verification is not finished");
+				return req_fail(
+					r, TD_EAUTH,
+					"two-step verification is not finished");
 			r->redirect = "/login/totp";
 			return TD_OK;
 		}
 		if (!(r->route->roles & r->auth.role))
-			return req_fail(r, TD_EFORBID,
-					"a %s cannot use %s %s", r->auth.role_name,
-					r->method_name, r->path);
+			return req_fail(r, TD_EFORBID, "a %s cannot use %s %s",
+					r->auth.role_name, r->method_name,
+					r->path);
 	}
 	if (is_unsafe(r->method) && !(flags & ROUTE_NOCSRF))
 		return auth_check_csrf(r);
@@ -384,8 +405,8 @@ static enum td_err dispatch(struct req *r)
 			   &r->args, &allow);
 	if (err == TD_EMETHOD) {
 		req_header(r, "Allow", router_allow_header(r->arena, allow));
-		return req_fail(r, err, "%s is not allowed on %s", r->method_name,
-				r->path);
+		return req_fail(r, err, "%s is not allowed on %s",
+				r->method_name, r->path);
 	}
 	if (err != TD_OK)
 		return req_fail(r, TD_ENOENT, "no page at %s", r->path);
@@ -405,7 +426,8 @@ static enum td_err dispatch(struct req *r)
 	if (r->db->in_tx) {
 		err = db_tx_commit(r->db, r->arena);
 		if (err != TD_OK)
-			return req_fail(r, err, "cannot commit: %s", r->db->errmsg);
+			return req_fail(r, err, "cannot commit: %s",
+					r->db->errmsg);
 	}
 	return TD_OK;
 }
@@ -413,23 +435,40 @@ static enum td_err dispatch(struct req *r)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	default: return status >= 500 ? "Internal Server Error" : "Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status >= 500 ? "Internal Server Error" : "Error";
 	}
 }
 
@@ -451,11 +490,15 @@ static void write_response(struct req *r, FCGX_Request *fr)
 	sbuf_addf(&h, "X-Request-Id: %s\r\nCache-Control: no-store\r\n",
 		  r->request_id);
 	if (r->https)
-		sbuf_adds(&h, "Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
+		sbuf_adds(
+			&h,
+			"Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n");
 	for (i = 0; i < r->nheaders; i++)
-		sbuf_addf(&h, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+		sbuf_addf(&h, "%s: %s\r\n", r->headers[i].name,
+			  r->headers[i].value);
 	sbuf_adds(&h, "\r\n");
-	/* The client may be gone (ECONNRESET/EPIPE): nothing more to do then. */
+	/* The client may be gone (ECONNRESET/EPIPE): nothing more to do then.
+	 */
 	n = FCGX_PutStr(h.buf, (int)h.len, fr->out);
 	if (n != (int)h.len || r->method == HTTP_HEAD || r->body_out_len == 0)
 		return;

@@ -24,7 +24,8 @@ struct worker_ctx {
 	const struct config *conf;
 	struct db *db;
 	const struct mustache_set *views;
-	struct arena *arena; /* reset after each request; NULL: one per request */
+	struct arena
+		*arena; /* reset after each request; NULL: one per request */
 	int worker_no;
 	unsigned long served;
 };
@@ -45,7 +46,7 @@ struct req {
 	const char *method_name;
 	const char *path;     /* decoded path, without the query */
 	const char *raw_path; /* as sent (the router decodes parameters) */
-	const char *query; /* raw query string ("" when none) */
+	const char *query;    /* raw query string ("" when none) */
 	const char *host;
 	const char *remote_addr;
 	const char *content_type;
@@ -53,7 +54,7 @@ struct req {
 	const char *authorization; /* the Authorization header, or "" */
 	const char *csrf_header;   /* X-CSRF-Token, or NULL */
 	const char *user_agent;
-	bool https;                /* nginx says the client used TLS */
+	bool https; /* nginx says the client used TLS */
 	struct http_params query_params;
 	struct http_params form; /* urlencoded or multipart text fields */
 	struct http_files files;
@@ -63,21 +64,21 @@ struct req {
 	size_t body_len;
 	struct route_args args;
 	const struct route *route;
-	bool want_json; /* /api/v1/... or Accept: application/json */
+	bool want_json;	  /* /api/v1/... or Accept: application/json */
 	struct auth auth; /* who is calling (kind AUTH_NONE: nobody) */
 
 	/* Response. */
 	int status;
 	struct req_header headers[16];
 	size_t nheaders;
-	json_t *view;          /* the view model; rendered as HTML or JSON */
+	json_t *view;	       /* the view model; rendered as HTML or JSON */
 	const char *view_name; /* template for HTML */
 	const char *redirect;  /* Location for a 303 after a write */
 	const char *body_out;  /* a raw body (set with body_type) */
 	size_t body_out_len;
 	const char *body_type;
 	const char *error_detail; /* a message for the error page / JSON */
-	json_t *error_fields;     /* per-field messages for 400/422, or NULL */
+	json_t *error_fields;	  /* per-field messages for 400/422, or NULL */
 };
 
 /*
@@ -92,20 +93,22 @@ enum td_err req_fail(struct req *r, enum td_err err, const char *fmt, ...)
 /* Adds a response header (name and value must outlive the request). */
 void req_header(struct req *r, const char *name, const char *value);
 
-/* Shortcut: runs sql with params on the request's db, cleared with the arena. */
+/* Shortcut: runs sql with params on the request's db, cleared with the arena.
+ */
 enum td_err req_query(struct req *r, const char *sql, int n,
 		      const char *const *params, PGresult **res);
 
 /* Hands a json_t reference to the request: decref'd when it ends. */
 void req_own_json(struct req *r, json_t *v);
 
+/* An id as decimal text in the arena, for a query parameter. */
+const char *req_id(struct req *r, int64_t id);
+
 /* v as compact JSON text in the arena (len may be NULL); NULL on failure. */
 const char *req_json_text(struct req *r, json_t *v, size_t *len);
 
 /* The view model root, created on first use; lives with the request. */
 json_t *req_view(struct req *r);
-
-
 
 /*
  * Makes jansson allocate from the arena of the request being served (and

@@ -52,7 +52,8 @@ struct route {
 	const char *pattern;
 	route_fn fn;
 	unsigned flags;
-	unsigned roles; /* enum auth_role bits that may call it; 0 with ROUTE_PUBLIC */
+	unsigned roles; /* enum auth_role bits that may call it; 0 with
+			   ROUTE_PUBLIC */
 };
 
 #define ROUTE_MAX_ARGS 4

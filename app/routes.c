@@ -21,18 +21,20 @@
 #include "tickets.h"
 #include "banned.h"
 
-#define GET (HTTP_GET | HTTP_HEAD)
-#define POST HTTP_POST
-#define ANYONE ROUTE_PUBLIC, 0
-#define STAFF 0, ROLE_STAFF
+#define GET	 (HTTP_GET | HTTP_HEAD)
+#define POST	 HTTP_POST
+#define ANYONE	 ROUTE_PUBLIC, 0
+#define STAFF	 0, ROLE_STAFF
 #define MANAGERS 0, ROLE_MANAGER | ROLE_ADMIN
-#define ADMINS 0, ROLE_ADMIN
-#define AGENTS ROUTE_JSON, ROLE_AGENT
+#define ADMINS	 0, ROLE_ADMIN
+#define AGENTS	 ROUTE_JSON, ROLE_AGENT
 
 static const struct route table[] = {
-	{ GET, "/healthz", pages_healthz, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_NOTX, 0 },
+	{ GET, "/healthz", pages_healthz,
+	  ROUTE_PUBLIC | ROUTE_JSON | ROUTE_NOTX, 0 },
 	{ GET, "/bench/list", pages_bench_list, ROUTE_PUBLIC | ROUTE_NOTX, 0 },
-	{ POST, "/echo", pages_echo, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_NOTX | ROUTE_NOCSRF, 0 },
+	{ POST, "/echo", pages_echo,
+	  ROUTE_PUBLIC | ROUTE_JSON | ROUTE_NOTX | ROUTE_NOCSRF, 0 },
 
 	{ GET, "/login", accounts_login_form, ANYONE },
 	{ POST, "/login", accounts_login, ANYONE },
@@ -85,13 +87,16 @@ static const struct route table[] = {
 	{ POST, "/clients/:id/restore", clients_restore, MANAGERS },
 	{ POST, "/clients/:id/delete", clients_delete, MANAGERS },
 	{ POST, "/clients/:id/domains", clients_domain_add, STAFF },
-	{ POST, "/clients/:id/domains/:domain_id/delete", clients_domain_delete, STAFF },
+	{ POST, "/clients/:id/domains/:domain_id/delete", clients_domain_delete,
+	  STAFF },
 	{ POST, "/clients/:id/related", clients_link_add, STAFF },
-	{ POST, "/clients/:id/related/:other_id/delete", clients_link_delete, STAFF },
+	{ POST, "/clients/:id/related/:other_id/delete", clients_link_delete,
+	  STAFF },
 	{ GET, "/clients/:id/activity", clients_activity, STAFF },
 	{ GET, "/clients/:id/contacts", contacts_list, STAFF },
 	{ POST, "/clients/:id/contacts", contacts_create, STAFF },
-	{ GET, "/clients/:id/contacts/export.csv", imports_export_contacts, STAFF },
+	{ GET, "/clients/:id/contacts/export.csv", imports_export_contacts,
+	  STAFF },
 	{ GET, "/contacts/:id/edit", contacts_edit, STAFF },
 	{ POST, "/contacts/:id", contacts_update, STAFF },
 	{ POST, "/contacts/:id/delete", contacts_delete, STAFF },
@@ -105,7 +110,8 @@ static const struct route table[] = {
 	{ GET, "/clients/:id/asset-counts", assets_counts, STAFF },
 	{ GET, "/clients/:id/tokens", agent_tokens, MANAGERS },
 	{ POST, "/clients/:id/tokens", agent_token_create, MANAGERS },
-	{ POST, "/clients/:id/tokens/:token_id/revoke", agent_token_revoke, MANAGERS },
+	{ POST, "/clients/:id/tokens/:token_id/revoke", agent_token_revoke,
+	  MANAGERS },
 	{ POST, "/assets/move", assets_move, STAFF },
 	{ GET, "/assets/:id", assets_show, STAFF },
 	{ POST, "/assets/:id", assets_update, STAFF },
@@ -129,16 +135,21 @@ static const struct route table[] = {
 	{ POST, "/settings/logo/delete", settings_logo_delete, ADMINS },
 	{ GET, "/settings/logo", settings_logo, STAFF },
 	{ POST, "/settings/tax-rates", settings_tax_rate_add, ADMINS },
-	{ POST, "/settings/tax-rates/:id/archive", settings_tax_rate_archive, ADMINS },
+	{ POST, "/settings/tax-rates/:id/archive", settings_tax_rate_archive,
+	  ADMINS },
 	{ GET, "/settings/users", settings_users, ADMINS },
 	{ POST, "/settings/users/invite", settings_user_invite, ADMINS },
 	{ POST, "/settings/users/:id/role", settings_user_role, ADMINS },
-	{ POST, "/settings/users/:id/deactivate", settings_user_deactivate, ADMINS },
-	{ POST, "/settings/users/:id/reactivate", settings_user_reactivate, ADMINS },
-	{ POST, "/settings/invites/:id/revoke", settings_invite_revoke, ADMINS },
+	{ POST, "/settings/users/:id/deactivate", settings_user_deactivate,
+	  ADMINS },
+	{ POST, "/settings/users/:id/reactivate", settings_user_reactivate,
+	  ADMINS },
+	{ POST, "/settings/invites/:id/revoke", settings_invite_revoke,
+	  ADMINS },
 	{ GET, "/settings/apikeys", settings_apikeys, ADMINS },
 	{ POST, "/settings/apikeys", settings_apikey_create, ADMINS },
-	{ POST, "/settings/apikeys/:id/revoke", settings_apikey_revoke, ADMINS },
+	{ POST, "/settings/apikeys/:id/revoke", settings_apikey_revoke,
+	  ADMINS },
 	{ GET, "/settings/security", settings_security, STAFF },
 	{ POST, "/settings/password", settings_password, STAFF },
 	{ POST, "/settings/totp/start", settings_totp_start, STAFF },

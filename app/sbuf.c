@@ -84,8 +84,8 @@ void sbuf_addf(struct sbuf *sb, const char *fmt, ...)
 static const unsigned char html_special[256] = {
 	['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5,
 };
-static const char *const entities[] = { "", "&amp;", "&lt;", "&gt;",
-					"&quot;", "&#39;" };
+static const char *const entities[] = { "",	"&amp;",  "&lt;",
+					"&gt;", "&quot;", "&#39;" };
 
 void sbuf_add_html(struct sbuf *sb, const char *s, size_t n)
 {

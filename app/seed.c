@@ -51,8 +51,8 @@ int seed_demo(const struct config *conf, const char *password)
 	}
 	if (db_tx_begin(&db, r.arena, 0) != TD_OK)
 		goto fail;
-	if (cli_tenant_create(&r, SEED_DEMO_SLUG, "Northwind IT Services", "GBP",
-			      "Europe/London", true) == 0)
+	if (cli_tenant_create(&r, SEED_DEMO_SLUG, "Northwind IT Services",
+			      "GBP", "Europe/London", true) == 0)
 		goto out;
 	for (i = 0; i < sizeof(people) / sizeof(people[0]); i++) {
 		params[0] = people[i].email;
@@ -64,18 +64,19 @@ int seed_demo(const struct config *conf, const char *password)
 		if (PQntuples(res) == 0)
 			continue;
 		created++;
-		if (audit_write(&r, "user.create", "user", db_int(res, 0, 0), NULL,
-				NULL) != TD_OK)
+		if (audit_write(&r, "user.create", "user", db_int(res, 0, 0),
+				NULL, NULL) != TD_OK)
 			goto fail;
 	}
 	if (db_tx_commit(&db, r.arena) != TD_OK)
 		goto fail;
-	printf("demo tenant '%s' ready (%d users created now)\n", SEED_DEMO_SLUG,
-	       created);
+	printf("demo tenant '%s' ready (%d users created now)\n",
+	       SEED_DEMO_SLUG, created);
 	rc = 0;
 	goto out;
 fail:
-	fprintf(stderr, "tallydesk: cannot seed the demo tenant: %s\n", db.errmsg);
+	fprintf(stderr, "tallydesk: cannot seed the demo tenant: %s\n",
+		db.errmsg);
 out:
 	cli_req_release(&r);
 	return rc;

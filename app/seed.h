@@ -4,7 +4,7 @@
 
 struct config;
 
-#define SEED_DEMO_SLUG "demo"
+#define SEED_DEMO_SLUG	"demo"
 #define SEED_DEMO_EMAIL "admin@demo.tallydesk.test"
 
 /*

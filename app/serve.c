@@ -26,7 +26,7 @@
 #include "view.h"
 #include "banned.h"
 
-#define SERVE_MAX_WORKERS 256
+#define SERVE_MAX_WORKERS   256
 #define SERVE_DRAIN_SECONDS 30
 
 static volatile sig_atomic_t got_term, got_hup, got_chld;
@@ -50,7 +50,7 @@ static void on_signal(int sig)
 }
 
 /* No SA_RESTART: a signal must interrupt accept() and sigsuspend(). */
-static void catch(int sig)
+static void catch (int sig)
 {
 	struct sigaction sa;
 
@@ -96,7 +96,8 @@ static int open_socket(const struct config *conf, bool *owned)
 		return -1;
 	}
 	if (chmod(conf->socket, conf->socket_mode) != 0)
-		log_warn("cannot chmod '%s': %s", conf->socket, strerror(errno));
+		log_warn("cannot chmod '%s': %s", conf->socket,
+			 strerror(errno));
 	*owned = true;
 	log_info("listening on %s", conf->socket);
 	return fd;
@@ -135,7 +136,7 @@ static int worker_main(const struct config *conf, int fd, int no)
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGHUP, SIG_IGN); /* the master replaces workers on reload */
 	signal(SIGINT, SIG_IGN); /* a terminal's ^C goes to the master */
-	catch(SIGTERM);
+	catch (SIGTERM);
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigprocmask(SIG_SETMASK, &block, NULL);
@@ -148,7 +149,8 @@ static int worker_main(const struct config *conf, int fd, int no)
 	}
 	db_init(&db, conf->database_url, conf->db_timeout);
 	if (db_ensure(&db) != TD_OK)
-		log_warn("worker %d: database not reachable yet: %s", no, db.errmsg);
+		log_warn("worker %d: database not reachable yet: %s", no,
+			 db.errmsg);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = conf;
 	ctx.db = &db;
@@ -169,15 +171,16 @@ static int worker_main(const struct config *conf, int fd, int no)
 		if (epoll_pwait(ep, &ev, 1, -1, &waitmask) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_error("worker %d: cannot wait for connections: %s", no,
-				  strerror(errno));
+			log_error("worker %d: cannot wait for connections: %s",
+				  no, strerror(errno));
 			break;
 		}
 		rc = FCGX_Accept_r(&fr);
 		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 			continue; /* another worker took it */
 		if (rc < 0) {
-			log_error("worker %d: accept failed: %s", no, strerror(-rc));
+			log_error("worker %d: accept failed: %s", no,
+				  strerror(-rc));
 			break;
 		}
 		req_run(&ctx, &fr);
@@ -248,11 +251,13 @@ static void reap(struct pool *p, struct pool *retired, bool stopping)
 			if (stopping)
 				continue;
 			if (WIFSIGNALED(status))
-				log_warn("worker %d (pid %ld) killed by signal %d; restarting",
-					 i, (long)pid, WTERMSIG(status));
+				log_warn(
+					"worker %d (pid %ld) killed by signal %d; restarting",
+					i, (long)pid, WTERMSIG(status));
 			else
-				log_warn("worker %d (pid %ld) exited with %d; restarting",
-					 i, (long)pid, WEXITSTATUS(status));
+				log_warn(
+					"worker %d (pid %ld) exited with %d; restarting",
+					i, (long)pid, WEXITSTATUS(status));
 			if (time(NULL) - p->started[i] < 1)
 				crashloop = true;
 		}
@@ -312,7 +317,8 @@ static void reload(struct config *conf, const char *path, bool required,
 	int i;
 
 	if (!conf_load(&fresh, path, required, err, sizeof(err))) {
-		log_error("reload refused, keeping the running config: %s", err);
+		log_error("reload refused, keeping the running config: %s",
+			  err);
 		return;
 	}
 	if (strcmp(fresh.socket, conf->socket) != 0)
@@ -339,11 +345,12 @@ int serve_run(struct config *conf, const char *config_path, bool required)
 	bool owned;
 	int fd;
 
-	/* Ours before FCGX_Init, or libfcgi installs a handler that eats SIGTERM. */
-	catch(SIGTERM);
-	catch(SIGINT);
-	catch(SIGHUP);
-	catch(SIGCHLD);
+	/* Ours before FCGX_Init, or libfcgi installs a handler that eats
+	 * SIGTERM. */
+	catch (SIGTERM);
+	catch (SIGINT);
+	catch (SIGHUP);
+	catch (SIGCHLD);
 	signal(SIGPIPE, SIG_IGN);
 	if (FCGX_Init() != 0) {
 		log_error("cannot initialise libfcgi");
@@ -353,7 +360,8 @@ int serve_run(struct config *conf, const char *config_path, bool required)
 	if (fd < 0)
 		return 1;
 	if (!set_nonblocking(fd)) {
-		log_error("cannot make the socket non-blocking: %s", strerror(errno));
+		log_error("cannot make the socket non-blocking: %s",
+			  strerror(errno));
 		return 1;
 	}
 	memset(&p, 0, sizeof(p));

@@ -221,37 +221,15 @@ static const char sql_audit_types[] =
 
 typedef enum td_err (*page_fn)(struct req *);
 
-
 static const char *const workspace_fields[] = {
 	"name",		 "currency",	   "time_zone",
 	"locale",	 "invoice_prefix", "brand_colour",
 	"support_email", "support_phone",  NULL
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static bool len_between(const char *s, size_t lo, size_t hi)
 {
-	size_t n = utf8_len(s);
+	size_t n = http_utf8_len(s);
 
 	return n >= lo && n <= hi;
 }
@@ -584,10 +562,10 @@ enum td_err settings_workspace(struct req *r)
 					 (json_int_t)db_int(res, i, 0), "name",
 					 db_text(res, i, 1), "rate",
 					 db_text(res, i, 2), "is_default",
-					 is_true(res, i, 3)));
+					 db_bool(res, i, 3)));
 	json_object_set_new(v, "form", tenant_json(t));
 	json_object_set_new(v, "tenant_logo_url",
-			    is_true(t, 0, 8) ? json_string("/settings/logo") :
+			    db_bool(t, 0, 8) ? json_string("/settings/logo") :
 					       json_null());
 	json_object_set_new(v, "tax_rates", rates);
 	page(r, "Workspace", "settings/workspace", "/settings");
@@ -606,7 +584,7 @@ static enum td_err tz_known(struct req *r, const char *tz, bool *known)
 		return TD_OK;
 	err = req_query(r, sql_tz_exists, 1, params, &res);
 	if (err == TD_OK)
-		*known = is_true(res, 0, 0);
+		*known = db_bool(res, 0, 0);
 	return err;
 }
 
@@ -850,7 +828,7 @@ enum td_err settings_tax_rate_add(struct req *r)
 		if (PQntuples(res) > 0)
 			form_error(
 				r, "name",
-				is_true(res, 0, 0) ?
+				db_bool(res, 0, 0) ?
 					"an archived tax rate has this name" :
 					"a tax rate with this name exists already");
 	}
@@ -893,7 +871,7 @@ enum td_err settings_tax_rate_add(struct req *r)
 enum td_err settings_tax_rate_archive(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -906,13 +884,13 @@ enum td_err settings_tax_rate_archive(struct req *r)
 	json_object_set_new(req_view(r), "tax_rate",
 			    json_pack("{s:I, s:b}", "id", (json_int_t)id,
 				      "archived", true));
-	if (is_true(res, 0, 3)) {
+	if (db_bool(res, 0, 3)) {
 		done(r, "That tax rate was archived already.", "/settings");
 		return TD_OK;
 	}
 	before = json_pack("{s:s, s:s, s:b, s:b}", "name", db_text(res, 0, 0),
 			   "rate", db_text(res, 0, 1), "is_default",
-			   is_true(res, 0, 2), "archived", false);
+			   db_bool(res, 0, 2), "archived", false);
 	req_own_json(r, before);
 	after = json_pack("{s:b, s:b}", "is_default", false, "archived", true);
 	req_own_json(r, after);
@@ -947,7 +925,7 @@ static json_t *users_json(struct req *r, const PGresult *res)
 				!strcmp(role, "admin"), "role_manager",
 				!strcmp(role, "manager"), "role_technician",
 				!strcmp(role, "technician"), "active",
-				is_true(res, i, 4), "last_login",
+				db_bool(res, i, 4), "last_login",
 				db_text(res, i, 5), "is_me",
 				db_int(res, i, 0) == r->auth.user_id));
 	}
@@ -1027,7 +1005,7 @@ static enum td_err check_invite(struct req *r, const char *email,
 	if (PQntuples(res) > 0) {
 		form_error(
 			r, "email",
-			is_true(res, 0, 0) ?
+			db_bool(res, 0, 0) ?
 				"this person is a user here already" :
 				"this person's account is deactivated: reactivate it instead");
 		return TD_OK;
@@ -1074,7 +1052,7 @@ enum td_err settings_user_invite(struct req *r)
 	params[2] = auth_token_hash(r, token);
 	params[3] = link;
 	params[4] =
-		r->auth.kind == AUTH_USER ? id_text(r, r->auth.user_id) : NULL;
+		r->auth.kind == AUTH_USER ? req_id(r, r->auth.user_id) : NULL;
 	err = req_query(r, sql_invite_new, 5, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -1120,7 +1098,7 @@ enum td_err settings_user_invite(struct req *r)
 
 static enum td_err load_user(struct req *r, int64_t id, PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err = req_query(r, sql_user_get, 1, params, res);
 
 	if (err != TD_OK)
@@ -1176,7 +1154,7 @@ enum td_err settings_user_role(struct req *r)
 			      "you cannot change your own role");
 	name = db_text(res, 0, 0);
 	old = db_text(res, 0, 2);
-	active = is_true(res, 0, 3);
+	active = db_bool(res, 0, 3);
 	user_result(r, id, auth_role_name(role), active);
 	if (!strcmp(old, auth_role_name(role))) {
 		done(r,
@@ -1193,7 +1171,7 @@ enum td_err settings_user_role(struct req *r)
 				r, settings_users,
 				"the workspace needs at least one active admin");
 	}
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = auth_role_name(role);
 	err = req_query(r, sql_user_role_set, 2, params, NULL);
 	if (err != TD_OK)
@@ -1219,7 +1197,7 @@ enum td_err settings_user_role(struct req *r)
 enum td_err settings_user_deactivate(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) }, *name;
+	const char *params[1] = { req_id(r, id) }, *name;
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -1233,7 +1211,7 @@ enum td_err settings_user_deactivate(struct req *r)
 			      "you cannot deactivate yourself");
 	name = db_text(res, 0, 0);
 	user_result(r, id, db_text(res, 0, 2), false);
-	if (!is_true(res, 0, 3)) {
+	if (!db_bool(res, 0, 3)) {
 		done(r,
 		     arena_printf(r->arena, "%s was deactivated already.",
 				  name),
@@ -1271,7 +1249,7 @@ enum td_err settings_user_deactivate(struct req *r)
 enum td_err settings_user_reactivate(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) }, *name;
+	const char *params[1] = { req_id(r, id) }, *name;
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -1281,7 +1259,7 @@ enum td_err settings_user_reactivate(struct req *r)
 		return err;
 	name = db_text(res, 0, 0);
 	user_result(r, id, db_text(res, 0, 2), true);
-	if (is_true(res, 0, 3)) {
+	if (db_bool(res, 0, 3)) {
 		done(r, arena_printf(r->arena, "%s is active already.", name),
 		     "/settings/users");
 		return TD_OK;
@@ -1308,7 +1286,7 @@ enum td_err settings_user_reactivate(struct req *r)
 enum td_err settings_invite_revoke(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -1366,7 +1344,7 @@ enum td_err settings_apikeys(struct req *r)
 					db_text(res, i, 3), "created",
 					db_text(res, i, 4), "last_used",
 					db_text(res, i, 5), "revoked",
-					is_true(res, i, 6)));
+					db_bool(res, i, 6)));
 	json_object_set_new(req_view(r), "keys", keys);
 	page(r, "API keys", "settings/apikeys", "/settings/apikeys");
 	return TD_OK;
@@ -1406,7 +1384,7 @@ enum td_err settings_apikey_create(struct req *r)
 	params[2] = arena_strndup(r->arena, key, 12);
 	params[3] = auth_token_hash(r, key);
 	params[4] =
-		r->auth.kind == AUTH_USER ? id_text(r, r->auth.user_id) : NULL;
+		r->auth.kind == AUTH_USER ? req_id(r, r->auth.user_id) : NULL;
 	err = req_query(r, sql_apikey_new, 5, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -1444,7 +1422,7 @@ enum td_err settings_apikey_create(struct req *r)
 enum td_err settings_apikey_revoke(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -1484,7 +1462,7 @@ enum td_err settings_apikey_revoke(struct req *r)
 /* The caller's row: email, hash, totp_enabled, totp_secret, last step. */
 static enum td_err load_me(struct req *r, PGresult **res)
 {
-	const char *params[1] = { id_text(r, r->auth.user_id) };
+	const char *params[1] = { req_id(r, r->auth.user_id) };
 	enum td_err err = req_query(r, sql_me, 1, params, res);
 
 	if (err != TD_OK)
@@ -1568,13 +1546,13 @@ enum td_err settings_security(struct req *r)
 		err = load_me(r, &me);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = arena_printf(r->arena, "%d", r->ctx->conf->session_idle);
 	err = req_query(r, sql_my_sessions, 2, params, &res);
 	if (err != TD_OK)
 		return err;
 	v = req_view(r);
-	if (!is_true(me, 0, 2) && !db_isnull(me, 0, 3)) {
+	if (!db_bool(me, 0, 2) && !db_isnull(me, 0, 3)) {
 		err = totp_setup(r, db_text(me, 0, 3), db_text(me, 0, 0),
 				 &setup);
 		if (err != TD_OK)
@@ -1591,7 +1569,7 @@ enum td_err settings_security(struct req *r)
 				  db_text(res, i, 2), "ip", db_text(res, i, 3),
 				  "user_agent", db_text(res, i, 4), "current",
 				  db_int(res, i, 0) == r->auth.session_id));
-	json_object_set_new(v, "totp_enabled", json_boolean(is_true(me, 0, 2)));
+	json_object_set_new(v, "totp_enabled", json_boolean(db_bool(me, 0, 2)));
 	json_object_set_new(v, "sessions", sessions);
 	page(r, "Security", "settings/security", "/settings/security");
 	return TD_OK;
@@ -1634,11 +1612,11 @@ enum td_err settings_password(struct req *r)
 		return reject(r, settings_security, "settings/security", NULL);
 	if (!auth_password_hash(r->ctx->conf, pw, hash, sizeof(hash)))
 		return req_fail(r, TD_ESYS, "cannot hash the password");
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = hash;
 	err = req_query(r, sql_password_set, 2, params, NULL);
 	/* Whoever knew the old password is signed out, except this browser. */
-	params[1] = id_text(r, r->auth.session_id);
+	params[1] = req_id(r, r->auth.session_id);
 	if (err == TD_OK)
 		err = req_query(r, sql_sessions_drop_others, 2, params, NULL);
 	if (err == TD_OK)
@@ -1668,13 +1646,13 @@ enum td_err settings_totp_start(struct req *r)
 		err = load_me(r, &me);
 	if (err != TD_OK)
 		return err;
-	if (is_true(me, 0, 2))
+	if (db_bool(me, 0, 2))
 		return refuse(
 			r, settings_security,
 			"two-step verification is on already: turn it off before setting it up again");
 	if (!totp_new_secret(key))
 		return req_fail(r, TD_ESYS, "cannot make a TOTP secret");
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = bytea_hex(r, key, sizeof(key));
 	err = req_query(r, sql_totp_secret, 2, params, NULL);
 	if (err == TD_OK)
@@ -1722,7 +1700,7 @@ enum td_err settings_totp_enable(struct req *r)
 		err = load_me(r, &me);
 	if (err != TD_OK)
 		return err;
-	if (is_true(me, 0, 2))
+	if (db_bool(me, 0, 2))
 		return refuse(r, settings_security,
 			      "two-step verification is on already");
 	if (db_isnull(me, 0, 3))
@@ -1737,7 +1715,7 @@ enum td_err settings_totp_enable(struct req *r)
 			"that code is not right: use the current code from your app");
 		return reject(r, settings_security, "settings/security", NULL);
 	}
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = arena_printf(r->arena, "%" PRId64, step);
 	err = req_query(r, sql_totp_on, 2, params, NULL);
 	if (err == TD_OK)
@@ -1766,7 +1744,7 @@ enum td_err settings_totp_disable(struct req *r)
 		err = load_me(r, &me);
 	if (err != TD_OK)
 		return err;
-	if (!is_true(me, 0, 2))
+	if (!db_bool(me, 0, 2))
 		return refuse(r, settings_security,
 			      "two-step verification is not on");
 	account = account_key(r);
@@ -1786,7 +1764,7 @@ enum td_err settings_totp_disable(struct req *r)
 			"that code is not right: use the current code from your app");
 		return reject(r, settings_security, "settings/security", NULL);
 	}
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	params[1] = arena_printf(r->arena, "%" PRId64, step);
 	err = req_query(r, sql_totp_off, 2, params, NULL);
 	if (err == TD_OK)
@@ -1813,7 +1791,7 @@ enum td_err settings_logout_all(struct req *r)
 		err = auth_session_end(r);
 	if (err != TD_OK)
 		return err;
-	params[0] = id_text(r, r->auth.user_id);
+	params[0] = req_id(r, r->auth.user_id);
 	err = req_query(r, sql_sessions_drop_user, 1, params, NULL);
 	if (err != TD_OK)
 		return err;

@@ -55,25 +55,9 @@ static const char sql_site_delete[] =
 
 static const char *const site_fields[] = { "name", "address", NULL };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static bool len_between(const char *s, size_t lo, size_t hi)
 {
-	size_t n = utf8_len(s);
+	size_t n = http_utf8_len(s);
 
 	return n >= lo && n <= hi;
 }
@@ -114,7 +98,7 @@ static const char *read_only_why(struct req *r, const struct clientctx *c)
 static enum td_err list_page(struct req *r, int64_t client_id,
 			     int64_t failed_id)
 {
-	const char *params[1] = { id_text(r, client_id) };
+	const char *params[1] = { req_id(r, client_id) };
 	struct clientctx c;
 	json_t *v, *list, *site;
 	PGresult *res, *nosite;
@@ -232,9 +216,9 @@ static enum td_err check_site(struct req *r, int64_t client_id, int64_t self,
 	if (!len_between(name, 1, 200)) {
 		form_error(r, "name", "enter a name of at most 200 characters");
 	} else {
-		params[0] = id_text(r, client_id);
+		params[0] = req_id(r, client_id);
 		params[1] = name;
-		params[2] = self > 0 ? id_text(r, self) : NULL;
+		params[2] = self > 0 ? req_id(r, self) : NULL;
 		err = req_query(r, sql_name_taken, 3, params, &res);
 		if (err != TD_OK)
 			return err;
@@ -250,7 +234,7 @@ static enum td_err check_site(struct req *r, int64_t client_id, int64_t self,
 /* A locked site of the tenant; 404 if none. */
 static enum td_err load_site(struct req *r, int64_t id, PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err = req_query(r, sql_site_lock, 1, params, res);
 
 	if (err != TD_OK)
@@ -286,7 +270,7 @@ enum td_err sites_create(struct req *r)
 		return err;
 	if (form_has_errors(r))
 		return reject(r, client_id, 0);
-	params[0] = id_text(r, client_id);
+	params[0] = req_id(r, client_id);
 	params[1] = name;
 	params[2] = address;
 	err = req_query(r, sql_site_new, 3, params, &res);
@@ -346,7 +330,7 @@ enum td_err sites_update(struct req *r)
 		return err;
 	if (form_has_errors(r))
 		return reject(r, client_id, id);
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = name;
 	params[2] = address;
 	err = req_query(r, sql_site_update, 3, params, NULL);
@@ -375,7 +359,7 @@ enum td_err sites_update(struct req *r)
 enum td_err sites_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), client_id, active;
-	const char *params[1] = { id_text(r, id) }, *why;
+	const char *params[1] = { req_id(r, id) }, *why;
 	struct clientctx c;
 	json_t *before;
 	PGresult *old, *res;

@@ -109,7 +109,8 @@ enum td_err ticketctx_load(struct req *r, int64_t id, bool for_update,
 	out->subject = arena_strdup(r->arena, db_text(res, 0, 4));
 	out->version = (int)db_int(res, 0, 5);
 	if (out->status == TICKET_STATUS__MAX)
-		return req_fail(r, TD_EDB, "ticket %" PRId64 " has an unknown status", id);
+		return req_fail(r, TD_EDB,
+				"ticket %" PRId64 " has an unknown status", id);
 	if (r->auth.kind == AUTH_AGENT && r->auth.client_id != out->client_id)
 		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
 	return TD_OK;
@@ -119,7 +120,8 @@ enum td_err ticketctx_require_open(struct req *r, const struct ticket_ref *t)
 {
 	if (t->status != TICKET_CLOSED)
 		return TD_OK;
-	return req_fail(r, TD_ECONFLICT, "T-%" PRId64 " is closed: reopen it to change it",
+	return req_fail(r, TD_ECONFLICT,
+			"T-%" PRId64 " is closed: reopen it to change it",
 			t->number);
 }
 

@@ -20,9 +20,9 @@ enum ticket_status {
 
 /* "new" -> TICKET_NEW; TICKET_STATUS__MAX for anything else. */
 enum ticket_status ticketctx_status_parse(const char *s);
-const char *ticketctx_status_key(enum ticket_status s);   /* "in_progress" */
+const char *ticketctx_status_key(enum ticket_status s);	  /* "in_progress" */
 const char *ticketctx_status_label(enum ticket_status s); /* "In progress" */
-const char *ticketctx_priority_label(int priority);       /* "P1 Critical" */
+const char *ticketctx_priority_label(int priority);	  /* "P1 Critical" */
 
 struct ticket_ref {
 	int64_t id;
@@ -53,9 +53,9 @@ struct ticket_new {
 	int64_t contact_id;
 	int64_t site_id;
 	int64_t asset_id;
-	const char *source;   /* "manual" when NULL */
-	int priority;         /* 3 when 0 */
-	const char *type;     /* "incident" when NULL */
+	const char *source; /* "manual" when NULL */
+	int priority;	    /* 3 when 0 */
+	const char *type;   /* "incident" when NULL */
 	int64_t assignee_id;
 	const char *alert_key;
 	const char *tags_json; /* JSON array of strings, or NULL */

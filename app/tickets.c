@@ -231,16 +231,6 @@ struct ticket_in {
 	json_t *tags;
 };
 
-static const char *id_text(struct req *r, int64_t id)
-{
-	return arena_printf(r->arena, "%" PRId64, id);
-}
-
-static bool is_true(const PGresult *res, int row, int col)
-{
-	return !strcmp(db_text(res, row, col), "t");
-}
-
 static json_int_t int_at(const PGresult *res, int row, int col)
 {
 	return (json_int_t)db_int(res, row, col);
@@ -255,17 +245,6 @@ static json_t *text_or_null(const char *s)
 static json_t *col_text(const PGresult *res, int row, int col)
 {
 	return text_or_null(db_text(res, row, col));
-}
-
-/* Characters, not bytes, as PostgreSQL's length() counts them. */
-static size_t utf8_len(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0'; s++)
-		if (((unsigned char)*s & 0xc0) != 0x80)
-			n++;
-	return n;
 }
 
 /* A positive id written canonically. */
@@ -388,7 +367,7 @@ static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
 		}
 		tag[i] = (char)tolower((unsigned char)tag[i]);
 	}
-	if (utf8_len(tag) > TAG_LEN) {
+	if (http_utf8_len(tag) > TAG_LEN) {
 		form_error(r, "tags",
 			   arena_printf(r->arena,
 					"'%s' is longer than %d characters",
@@ -554,7 +533,7 @@ static enum td_err new_page(struct req *r, const struct ticket_in *in)
 	if (err != TD_OK)
 		return err;
 	if (in->client_id > 0) {
-		params[0] = id_text(r, in->client_id);
+		params[0] = req_id(r, in->client_id);
 		err = choices(r, sql_contacts, 1, params, in->contact_id,
 			      &list);
 		json_object_set_new(v, "contacts", list);
@@ -606,7 +585,7 @@ enum td_err tickets_new(struct req *r)
 static enum td_err exists(struct req *r, const char *sql, int64_t id,
 			  int64_t client_id, bool *out)
 {
-	const char *params[2] = { id_text(r, id), id_text(r, client_id) };
+	const char *params[2] = { req_id(r, id), req_id(r, client_id) };
 	PGresult *res;
 	enum td_err err;
 
@@ -685,10 +664,10 @@ static enum td_err read_new(struct req *r, struct ticket_in *in)
 		in->source = "manual";
 	in->priority = read_priority(r, 3);
 	in->tags = read_tags(r);
-	if (utf8_len(in->subject) < 1 || utf8_len(in->subject) > 300)
+	if (http_utf8_len(in->subject) < 1 || http_utf8_len(in->subject) > 300)
 		form_error(r, "subject",
 			   "enter a subject of at most 300 characters");
-	if (utf8_len(in->description) > 100000)
+	if (http_utf8_len(in->description) > 100000)
 		form_error(r, "description", "use at most 100000 characters");
 	if (!one_of(in->type, types, NTYPES))
 		form_error(r, "type", "choose incident or project");
@@ -705,11 +684,11 @@ static enum td_err read_new(struct req *r, struct ticket_in *in)
 	} else if (in->client_id == 0) {
 		form_error(r, "client_id", "choose a client");
 	} else {
-		params[0] = id_text(r, in->client_id);
+		params[0] = req_id(r, in->client_id);
 		err = req_query(r, sql_client_active, 1, params, &res);
 		if (err != TD_OK)
 			return err;
-		if (PQntuples(res) != 1 || !is_true(res, 0, 0)) {
+		if (PQntuples(res) != 1 || !db_bool(res, 0, 0)) {
 			form_error(r, "client_id", "choose an active client");
 			in->client_id = 0;
 		}
@@ -768,7 +747,7 @@ enum td_err tickets_create(struct req *r)
 	if (err != TD_OK)
 		return err;
 	if (*in.due != '\0') {
-		params[0] = id_text(r, id);
+		params[0] = req_id(r, id);
 		params[1] = in.due;
 		err = req_query(r, sql_set_due, 2, params, NULL);
 		if (err != TD_OK)
@@ -865,7 +844,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 	json_object_set_new(t, "closed_at", col_text(res, 0, T_CLOSED));
 	json_object_set_new(t, "closed", json_boolean(st == TICKET_CLOSED));
 	json_object_set_new(t, "closed_without_time",
-			    json_boolean(is_true(res, 0, T_WITHOUT_TIME)));
+			    json_boolean(db_bool(res, 0, T_WITHOUT_TIME)));
 	json_object_set_new(t, "merged_into", merged);
 	json_object_set_new(t, "version",
 			    json_integer(db_int(res, 0, T_VERSION)));
@@ -942,7 +921,7 @@ enum {
 static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 			    json_t *loose)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *by_comment = json_object(), *item, *files;
 	PGresult *res, *att;
 	enum td_err err;
@@ -988,16 +967,16 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 			json_object_set_new(item, "attachments", files);
 			json_object_set_new(
 				item, "public",
-				json_boolean(is_true(res, i, TL_PUBLIC)));
+				json_boolean(db_bool(res, i, TL_PUBLIC)));
 			json_object_set_new(
 				item, "internal",
-				json_boolean(!is_true(res, i, TL_PUBLIC)));
+				json_boolean(!db_bool(res, i, TL_PUBLIC)));
 			json_object_set_new(
 				item, "body",
 				json_string(db_text(res, i, TL_BODY)));
 			json_object_set_new(
 				item, "edited",
-				json_boolean(is_true(res, i, TL_EDITED)));
+				json_boolean(db_bool(res, i, TL_EDITED)));
 		} else {
 			json_object_set_new(
 				item, "action",
@@ -1044,7 +1023,7 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 /* The ticket's row (TD_ENOENT if none). */
 static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 {
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	enum td_err err = req_query(r, sql_ticket, 1, params, res);
 
 	if (err != TD_OK)
@@ -1175,7 +1154,7 @@ enum td_err tickets_update(struct req *r)
 	req_own_json(r, before);
 	after = json_object();
 	req_own_json(r, after);
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[3] = "false";
 	params[7] = "false";
 	if (submitted(r, "status")) {
@@ -1209,7 +1188,7 @@ enum td_err tickets_update(struct req *r)
 					 0 :
 					 db_int(res, 0, T_ASSIGNEE))) {
 			params[3] = "true";
-			params[4] = assignee > 0 ? id_text(r, assignee) : NULL;
+			params[4] = assignee > 0 ? req_id(r, assignee) : NULL;
 			change(before, after, "assignee_id",
 			       db_isnull(res, 0, T_ASSIGNEE) ?
 				       json_null() :
@@ -1253,7 +1232,7 @@ enum td_err tickets_update(struct req *r)
 	}
 	if (submitted(r, "subject")) {
 		s = form_text(r, "subject");
-		if (utf8_len(s) < 1 || utf8_len(s) > 300)
+		if (http_utf8_len(s) < 1 || http_utf8_len(s) > 300)
 			form_error(r, "subject",
 				   "enter a subject of at most 300 characters");
 		else if (strcmp(s, db_text(res, 0, T_SUBJECT)) != 0) {
@@ -1345,7 +1324,7 @@ enum td_err tickets_close(struct req *r)
 		r->status = 409;
 		return TD_OK;
 	}
-	params[0] = id_text(r, id);
+	params[0] = req_id(r, id);
 	params[1] = minutes == 0 ? "true" : "false";
 	err = req_query(r, sql_close, 2, params, NULL);
 	if (err == TD_OK)
@@ -1372,7 +1351,7 @@ enum td_err tickets_close(struct req *r)
 enum td_err tickets_reopen(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[1] = { id_text(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	struct ticket_ref t;
 	json_t *after;
 	PGresult *res;
@@ -1423,11 +1402,11 @@ static enum td_err merge_target(struct req *r, int64_t *target)
 	if ((s[0] == 'T' || s[0] == 't') && s[1] == '-') {
 		if (!parse_id(s + 2, &v))
 			return TD_OK;
-		params[0] = id_text(r, v);
+		params[0] = req_id(r, v);
 	} else {
 		if (!parse_id(s, &v))
 			return TD_OK;
-		params[1] = id_text(r, v);
+		params[1] = req_id(r, v);
 	}
 	err = req_query(r, sql_merge_target, 2, params, &res);
 	if (err != TD_OK)
@@ -1439,9 +1418,9 @@ static enum td_err merge_target(struct req *r, int64_t *target)
 
 static enum td_err note(struct req *r, int64_t ticket, const char *body)
 {
-	const char *params[3] = { id_text(r, ticket),
+	const char *params[3] = { req_id(r, ticket),
 				  r->auth.kind == AUTH_USER ?
-					  id_text(r, r->auth.user_id) :
+					  req_id(r, r->auth.user_id) :
 					  NULL,
 				  body };
 
@@ -1486,8 +1465,8 @@ enum td_err tickets_merge(struct req *r)
 			r, id,
 			req_fail(r, TD_ECONFLICT,
 				 "a ticket cannot be merged into itself"));
-	params[0] = id_text(r, id);
-	params[1] = id_text(r, target);
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, target);
 	err = req_query(r, sql_merge_lock, 2, params, &res);
 	if (err != TD_OK)
 		return err;

@@ -1,4 +1,5 @@
-/* tickets.h: one ticket — create, page with timeline, change, close, reopen, merge */
+/* tickets.h: one ticket — create, page with timeline, change, close, reopen,
+ * merge */
 #ifndef TD_TICKETS_H
 #define TD_TICKETS_H
 

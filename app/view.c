@@ -20,7 +20,7 @@
 #include "view.h"
 #include "banned.h"
 
-#define VIEW_EXT ".mustache"
+#define VIEW_EXT      ".mustache"
 #define VIEW_MAX_FILE (4u << 20)
 
 static enum td_err load_file(struct mustache_set *set, struct arena *a,
@@ -46,7 +46,8 @@ static enum td_err load_file(struct mustache_set *set, struct arena *a,
 	}
 	fclose(f);
 	if (sb.len > VIEW_MAX_FILE) {
-		snprintf(err, errlen, "template '%s' is larger than 4 MiB", path);
+		snprintf(err, errlen, "template '%s' is larger than 4 MiB",
+			 path);
 		return TD_EINPUT;
 	}
 	if (mustache_set_add(set, name, sb.buf, sb.len, &why) != TD_OK) {
@@ -85,10 +86,11 @@ static enum td_err load_dir(struct mustache_set *set, struct arena *a,
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			name = arena_printf(a, "%s%s/", prefix, nm);
-			rc = load_dir(set, a, path, name, depth + 1, err, errlen);
+			rc = load_dir(set, a, path, name, depth + 1, err,
+				      errlen);
 		} else if (len > ext && !strcmp(nm + len - ext, VIEW_EXT)) {
-			name = arena_printf(a, "%s%.*s", prefix, (int)(len - ext),
-					    nm);
+			name = arena_printf(a, "%s%.*s", prefix,
+					    (int)(len - ext), nm);
 			rc = load_file(set, a, path, name, err, errlen);
 		}
 	}
@@ -105,10 +107,12 @@ enum td_err view_load(const char *views_dir, struct arena *a,
 	rc = load_dir(set, a, views_dir, "", 0, err, errlen);
 	if (rc != TD_OK)
 		return rc;
-	if (!mustache_set_has(set, "layout") || !mustache_set_has(set, "error")) {
-		snprintf(err, errlen,
-			 "views directory '%s' has no layout.mustache or error.mustache",
-			 views_dir);
+	if (!mustache_set_has(set, "layout") ||
+	    !mustache_set_has(set, "error")) {
+		snprintf(
+			err, errlen,
+			"views directory '%s' has no layout.mustache or error.mustache",
+			views_dir);
 		return TD_EINPUT;
 	}
 	*out = set;
@@ -157,7 +161,8 @@ static void take_flash(struct req *r, json_t *list)
 
 	if (c == NULL || *c == '\0')
 		return;
-	req_header(r, "Set-Cookie", "td_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+	req_header(r, "Set-Cookie",
+		   "td_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 	colon = strchr(c, ':');
 	if (colon == NULL ||
 	    http_percent_decode(r->arena, c, (size_t)(colon - c), false, &kind,
@@ -167,8 +172,8 @@ static void take_flash(struct req *r, json_t *list)
 		return;
 	if (strcmp(kind, "ok") && strcmp(kind, "error") && strcmp(kind, "info"))
 		return;
-	json_array_append_new(list, json_pack("{s:s, s:s}", "kind", kind,
-					      "text", text));
+	json_array_append_new(
+		list, json_pack("{s:s, s:s}", "kind", kind, "text", text));
 }
 
 /* Who is signed in, their tenant, and the CSRF token for the page's forms. */
@@ -183,8 +188,9 @@ static void add_caller(struct req *r, json_t *v)
 					      "initials", initials(r, a->name),
 					      "role", a->role_name));
 		json_object_set_new(v, "tenant",
-				    json_pack("{s:s, s:s}", "name", a->tenant_name,
-					      "slug", a->tenant_slug));
+				    json_pack("{s:s, s:s}", "name",
+					      a->tenant_name, "slug",
+					      a->tenant_slug));
 	}
 	if (r->route == NULL || (r->route->flags & ROUTE_NOTX))
 		return;
@@ -201,17 +207,18 @@ static void add_layout_data(struct req *r, json_t *v)
 	for (i = 0; i < sizeof(nav_items) / sizeof(nav_items[0]); i++) {
 		len = strlen(nav_items[i].href);
 		json_array_append_new(
-			nav, json_pack("{s:s, s:s, s:s, s:b}", "label",
-				       nav_items[i].label, "href",
-				       nav_items[i].href, "icon",
-				       nav_items[i].icon, "active",
-				       !strncmp(r->path, nav_items[i].href, len) &&
-					       (r->path[len] == '\0' ||
-						r->path[len] == '/')));
+			nav,
+			json_pack("{s:s, s:s, s:s, s:b}", "label",
+				  nav_items[i].label, "href", nav_items[i].href,
+				  "icon", nav_items[i].icon, "active",
+				  !strncmp(r->path, nav_items[i].href, len) &&
+					  (r->path[len] == '\0' ||
+					   r->path[len] == '/')));
 	}
 	json_object_set_new(v, "nav", nav);
-	json_object_set_new(v, "app", json_pack("{s:s, s:s}", "name", "tallydesk",
-						"version", PACKAGE_VERSION));
+	json_object_set_new(v, "app",
+			    json_pack("{s:s, s:s}", "name", "tallydesk",
+				      "version", PACKAGE_VERSION));
 	json_object_set_new(v, "request_id", json_string(r->request_id));
 	add_caller(r, v);
 	if (json_object_get(v, "flash") == NULL)
@@ -246,7 +253,8 @@ enum td_err view_render(struct req *r)
 	if (r->want_json)
 		return render_json(r, v);
 	if (r->view_name == NULL)
-		return req_fail(r, TD_ESYS, "handler for %s set no view", r->path);
+		return req_fail(r, TD_ESYS, "handler for %s set no view",
+				r->path);
 	add_layout_data(r, v);
 	sbuf_init(&sb, r->arena, 65536);
 	err = mustache_render(r->ctx->views, r->view_name, v, &sb);
@@ -278,7 +286,8 @@ static void render_bare(struct req *r, int status, const char *message)
 
 void view_render_error(struct req *r, enum td_err err)
 {
-	int status = err == TD_EINPUT && r->status == 422 ? 422 : td_status(err);
+	int status =
+		err == TD_EINPUT && r->status == 422 ? 422 : td_status(err);
 	const char *message = td_strerror(err);
 	json_t *v;
 	struct sbuf sb;
@@ -287,19 +296,20 @@ void view_render_error(struct req *r, enum td_err err)
 	r->status = status;
 	r->redirect = NULL;
 	if (r->want_json) {
-		v = json_pack("{s:{s:s, s:s, s:o}}", "error", "code",
-			      status == 422 ? "invalid" : td_code(err),
-			      "message", r->error_detail ? r->error_detail : message,
-			      "fields",
-			      r->error_fields ? json_incref(r->error_fields) :
-						json_object());
+		v = json_pack(
+			"{s:{s:s, s:s, s:o}}", "error", "code",
+			status == 422 ? "invalid" : td_code(err), "message",
+			r->error_detail ? r->error_detail : message, "fields",
+			r->error_fields ? json_incref(r->error_fields) :
+					  json_object());
 		req_own_json(r, v);
 		if (render_json(r, v) != TD_OK)
 			render_bare(r, status, message);
 		return;
 	}
 	if (r->ctx == NULL || r->ctx->views == NULL) {
-		render_bare(r, status, r->error_detail ? r->error_detail : message);
+		render_bare(r, status,
+			    r->error_detail ? r->error_detail : message);
 		return;
 	}
 	v = json_pack("{s:i, s:s, s:s}", "status", status, "message", message,
@@ -308,8 +318,10 @@ void view_render_error(struct req *r, enum td_err err)
 	if (r->error_detail != NULL)
 		json_object_set_new(v, "detail", json_string(r->error_detail));
 	add_layout_data(r, v);
-	/* With the database down the full layout may want data it cannot get. */
-	tpl = err == TD_EUNAVAIL && mustache_set_has(r->ctx->views, "error_bare") ?
+	/* With the database down the full layout may want data it cannot get.
+	 */
+	tpl = err == TD_EUNAVAIL &&
+			      mustache_set_has(r->ctx->views, "error_bare") ?
 		      "error_bare" :
 		      "error";
 	sbuf_init(&sb, r->arena, 8192);
@@ -346,7 +358,8 @@ void view_settings_page(struct req *r, const char *title, const char *view,
 				list, json_pack("{s:s, s:s, s:b}", "label",
 						settings_tabs[i].label, "href",
 						settings_tabs[i].href, "active",
-						!strcmp(settings_tabs[i].href, href)));
+						!strcmp(settings_tabs[i].href,
+							href)));
 	json_object_set_new(v, "title", json_string(title));
 	json_object_set_new(v, "settings_tabs", list);
 	r->view_name = view;

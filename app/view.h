@@ -11,8 +11,8 @@ struct mustache_set;
 struct req;
 
 /*
- * Compiles every .mustache file under views_dir into a set named by relative path
- * without the extension ("tickets/show"). The set lives in a. On failure
+ * Compiles every .mustache file under views_dir into a set named by relative
+ * path without the extension ("tickets/show"). The set lives in a. On failure
  * returns TD_EINPUT (a template does not compile) or TD_ESYS (unreadable
  * directory) with a message in err naming the file.
  */

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    TD_OK) {
 		v = http_params_get(&cookies, "td_session");
 		if (v != NULL && credential_parse(v, '.', &tenant, &token)) {
-			if (tenant <= 0 || strlen(token) != CREDENTIAL_TOKEN_LEN)
+			if (tenant <= 0 ||
+			    strlen(token) != CREDENTIAL_TOKEN_LEN)
 				abort();
 		}
 	}

@@ -38,9 +38,10 @@ int main(void)
 	struct config c;
 	char err[512] = "";
 
-	ok(load(&c, "# comment\n\nworkers = 7\nmax_body = 64M\n"
-		    "database_url = host=/tmp dbname=x\nsecure_cookies = off\n"
-		    "socket_mode = 0666\n",
+	ok(load(&c,
+		"# comment\n\nworkers = 7\nmax_body = 64M\n"
+		"database_url = host=/tmp dbname=x\nsecure_cookies = off\n"
+		"socket_mode = 0666\n",
 		err, sizeof(err)),
 	   "a valid file loads: %s", err);
 	ok(c.workers == 7, "workers is read");
@@ -52,7 +53,9 @@ int main(void)
 	conf_release(&c);
 
 	ok(!load(&c, "workers = many\n", err, sizeof(err)) &&
-		   strstr(err, ":1: 'workers' must be a number from 1 to 256") != NULL,
+		   strstr(err,
+			  ":1: 'workers' must be a number from 1 to 256") !=
+			   NULL,
 	   "a bad number names the line and key: %s", err);
 	ok(!load(&c, "wrokers = 2\n", err, sizeof(err)) &&
 		   strstr(err, "unknown key 'wrokers'") != NULL,
@@ -66,10 +69,13 @@ int main(void)
 		   strstr(err, "max_upload") != NULL,
 	   "an upload limit above the body limit is refused: %s", err);
 
-	ok(!conf_load(&c, "/nonexistent/tallydesk.conf", true, err, sizeof(err)) &&
-		   strstr(err, "cannot read config '/nonexistent/tallydesk.conf'"),
+	ok(!conf_load(&c, "/nonexistent/tallydesk.conf", true, err,
+		      sizeof(err)) &&
+		   strstr(err,
+			  "cannot read config '/nonexistent/tallydesk.conf'"),
 	   "a missing required file is an error: %s", err);
-	ok(conf_load(&c, "/nonexistent/tallydesk.conf", false, err, sizeof(err)) &&
+	ok(conf_load(&c, "/nonexistent/tallydesk.conf", false, err,
+		     sizeof(err)) &&
 		   c.workers == 4,
 	   "a missing default file means defaults");
 	conf_release(&c);
