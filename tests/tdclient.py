@@ -67,11 +67,27 @@ def totp_now(secret_b32, at=None, step_offset=0):
 
 
 def submit_and_wait(browser, button):
-    """Clicks a submit button and waits until the next page has replaced this one."""
-    from selenium.webdriver.support import expected_conditions as EC
+    """Clicks a submit button and waits until the next page has replaced this one.
+
+    While the old page is being torn down chromedriver may answer with a
+    generic WebDriverException ("Node ... does not belong to the document")
+    instead of a stale-element error: both mean the old page is gone."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def gone(_):
+        try:
+            button.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+
+    def loaded(d):
+        try:
+            return d.execute_script("return document.readyState") == "complete"
+        except WebDriverException:
+            return False
+
     button.click()
-    WebDriverWait(browser, 15).until(EC.staleness_of(button))
-    WebDriverWait(browser, 15).until(
-        lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(browser, 15).until(gone)
+    WebDriverWait(browser, 15).until(loaded)
