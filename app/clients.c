@@ -23,8 +23,6 @@
 #include "sbuf.h"
 #include "banned.h"
 
-#define TAGS_MAX	20
-#define TAG_LEN		40
 #define POPULAR_TAGS	12
 #define RELATED_CHOICES 200
 #define FLASH_CONFLICTS 5
@@ -829,94 +827,6 @@ static const char *array_literal(struct req *r, json_t *list)
 	return sbuf_cstr(&sb);
 }
 
-/*
- * Adds one tag as typed: trimmed and lowercased (ASCII letters), skipped
- * when empty or already there; false (with a form error) when unusable.
- */
-static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
-{
-	char *tag;
-	json_t *t;
-	size_t i;
-
-	while (n > 0 && isspace((unsigned char)*s)) {
-		s++;
-		n--;
-	}
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
-		return true;
-	tag = arena_strndup(r->arena, s, n);
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)tag[i] < 0x20 || tag[i] == 0x7f) {
-			form_error(r, "tags",
-				   "a tag cannot hold control characters");
-			return false;
-		}
-		if (tag[i] == ',') {
-			form_error(r, "tags", "a tag cannot hold a comma");
-			return false;
-		}
-		tag[i] = (char)tolower((unsigned char)tag[i]);
-	}
-	if (http_utf8_len(tag) > TAG_LEN) {
-		form_error(r, "tags",
-			   arena_printf(r->arena,
-					"'%s' is longer than %d characters",
-					tag, TAG_LEN));
-		return false;
-	}
-	json_array_foreach(list, i, t)
-	{
-		if (!strcmp(json_string_value(t), tag))
-			return true;
-	}
-	json_array_append_new(list, json_string(tag));
-	return true;
-}
-
-/* The tags sent: a comma-separated string, or (JSON) an array of strings. */
-static json_t *read_tags(struct req *r)
-{
-	json_t *list = json_array(), *j = NULL, *t;
-	const char *s, *comma;
-	size_t i;
-
-	req_own_json(r, list);
-	if (r->json_body != NULL)
-		j = json_object_get(r->json_body, "tags");
-	if (json_is_array(j)) {
-		json_array_foreach(j, i, t)
-		{
-			if (!json_is_string(t)) {
-				form_error(r, "tags",
-					   "send the tags as strings");
-				return list;
-			}
-			if (!add_tag(r, list, json_string_value(t),
-				     strlen(json_string_value(t))))
-				return list;
-		}
-	} else {
-		s = form_text(r, "tags");
-		for (;;) {
-			comma = strchr(s, ',');
-			if (!add_tag(r, list, s,
-				     comma ? (size_t)(comma - s) : strlen(s)))
-				return list;
-			if (comma == NULL)
-				break;
-			s = comma + 1;
-		}
-	}
-	if (json_array_size(list) > TAGS_MAX)
-		form_error(r, "tags",
-			   arena_printf(r->arena, "use at most %d tags",
-					TAGS_MAX));
-	return list;
-}
-
 /* The client's row with everything its pages show (TD_ENOENT if none). */
 static enum td_err load_client(struct req *r, int64_t id, PGresult **res)
 {
@@ -1427,7 +1337,7 @@ static void read_input(struct req *r, struct client_input *in)
 	if (submitted(r, "notes"))
 		in->notes = form_text(r, "notes");
 	if (submitted(r, "tags"))
-		in->tags = read_tags(r);
+		in->tags = form_tags(r);
 	if (in->tags == NULL) {
 		in->tags = json_array();
 		req_own_json(r, in->tags);

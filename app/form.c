@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -13,7 +14,9 @@
 #include "sbuf.h"
 #include "banned.h"
 
-#define FLASH_COOKIE "td_flash"
+#define FLASH_COOKIE  "td_flash"
+#define FORM_TAGS_MAX 20
+#define FORM_TAG_LEN  40
 
 const char *form_text(struct req *r, const char *name)
 {
@@ -111,4 +114,92 @@ void form_flash(struct req *r, const char *kind, const char *text)
 	http_url_encode(&sb, text);
 	sbuf_adds(&sb, "; Path=/; HttpOnly; SameSite=Lax; Max-Age=60");
 	req_header(r, "Set-Cookie", sb.buf);
+}
+
+/*
+ * Adds one tag as typed: trimmed and lowercased (ASCII letters), skipped
+ * when empty or already there; false (with a form error) when unusable.
+ */
+static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
+{
+	char *tag;
+	json_t *t;
+	size_t i;
+
+	while (n > 0 && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0)
+		return true;
+	tag = arena_strndup(r->arena, s, n);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)tag[i] < 0x20 || tag[i] == 0x7f) {
+			form_error(r, "tags",
+				   "a tag cannot hold control characters");
+			return false;
+		}
+		if (tag[i] == ',') {
+			form_error(r, "tags", "a tag cannot hold a comma");
+			return false;
+		}
+		tag[i] = (char)tolower((unsigned char)tag[i]);
+	}
+	if (http_utf8_len(tag) > FORM_TAG_LEN) {
+		form_error(r, "tags",
+			   arena_printf(r->arena,
+					"'%s' is longer than %d characters",
+					tag, FORM_TAG_LEN));
+		return false;
+	}
+	json_array_foreach(list, i, t)
+	{
+		if (!strcmp(json_string_value(t), tag))
+			return true;
+	}
+	json_array_append_new(list, json_string(tag));
+	return true;
+}
+
+/* The tags sent: a comma-separated string, or (JSON) an array of strings. */
+json_t *form_tags(struct req *r)
+{
+	json_t *list = json_array(), *j = NULL, *t;
+	const char *s, *comma;
+	size_t i;
+
+	req_own_json(r, list);
+	if (r->json_body != NULL)
+		j = json_object_get(r->json_body, "tags");
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, t)
+		{
+			if (!json_is_string(t)) {
+				form_error(r, "tags",
+					   "send the tags as strings");
+				return list;
+			}
+			if (!add_tag(r, list, json_string_value(t),
+				     strlen(json_string_value(t))))
+				return list;
+		}
+	} else {
+		s = form_text(r, "tags");
+		for (;;) {
+			comma = strchr(s, ',');
+			if (!add_tag(r, list, s,
+				     comma ? (size_t)(comma - s) : strlen(s)))
+				return list;
+			if (comma == NULL)
+				break;
+			s = comma + 1;
+		}
+	}
+	if (json_array_size(list) > FORM_TAGS_MAX)
+		form_error(r, "tags",
+			   arena_printf(r->arena, "use at most %d tags",
+					FORM_TAGS_MAX));
+	return list;
 }

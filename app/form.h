@@ -19,6 +19,14 @@ const char *form_text(struct req *r, const char *name);
 /* True for a checkbox that was ticked ("1", "on", "true" or JSON true). */
 bool form_flag(struct req *r, const char *name);
 
+/*
+ * The "tags" field: a comma-separated string, or (JSON) an array of
+ * strings; trimmed, lowercased, deduplicated, at most 20 of at most 40
+ * characters, no commas or control characters. Problems go to
+ * form_error(). The list lives with the request.
+ */
+json_t *form_tags(struct req *r);
+
 /* Notes a problem with a field (shown next to it, and in the API's "fields").
  */
 void form_error(struct req *r, const char *field, const char *message);

@@ -24,9 +24,7 @@
 #include "tickets.h"
 #include "banned.h"
 
-#define TAGS_MAX 20
-#define TAG_LEN	 40
-#define CHOICES	 500
+#define CHOICES 500
 
 #define TS(col)                                                                \
 	" to_char(" col " AT TIME ZONE tz.time_zone, 'YYYY-MM-DD HH24:MI'),"
@@ -341,89 +339,6 @@ static void done(struct req *r, const char *flash, const char *to)
 	r->redirect = to;
 }
 
-/* Adds one tag (trimmed, lowercased, deduplicated) to list. */
-static bool add_tag(struct req *r, json_t *list, const char *s, size_t n)
-{
-	char *tag;
-	json_t *t;
-	size_t i;
-
-	while (n > 0 && isspace((unsigned char)*s)) {
-		s++;
-		n--;
-	}
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
-		return true;
-	tag = arena_strndup(r->arena, s, n);
-	for (i = 0; i < n; i++) {
-		if ((unsigned char)tag[i] < 0x20 || tag[i] == 0x7f ||
-		    tag[i] == ',') {
-			form_error(r, "tags",
-				   "a tag cannot hold commas or control "
-				   "characters");
-			return false;
-		}
-		tag[i] = (char)tolower((unsigned char)tag[i]);
-	}
-	if (http_utf8_len(tag) > TAG_LEN) {
-		form_error(r, "tags",
-			   arena_printf(r->arena,
-					"'%s' is longer than %d characters",
-					tag, TAG_LEN));
-		return false;
-	}
-	json_array_foreach(list, i, t)
-	{
-		if (!strcmp(json_string_value(t), tag))
-			return true;
-	}
-	json_array_append_new(list, json_string(tag));
-	return true;
-}
-
-/* The tags sent: a comma-separated string, or (JSON) an array of strings. */
-static json_t *read_tags(struct req *r)
-{
-	json_t *list = json_array(), *j = NULL, *t;
-	const char *s, *comma;
-	size_t i;
-
-	req_own_json(r, list);
-	if (r->json_body != NULL)
-		j = json_object_get(r->json_body, "tags");
-	if (json_is_array(j)) {
-		json_array_foreach(j, i, t)
-		{
-			if (!json_is_string(t)) {
-				form_error(r, "tags",
-					   "send the tags as strings");
-				return list;
-			}
-			if (!add_tag(r, list, json_string_value(t),
-				     strlen(json_string_value(t))))
-				return list;
-		}
-	} else {
-		s = form_text(r, "tags");
-		for (;;) {
-			comma = strchr(s, ',');
-			if (!add_tag(r, list, s,
-				     comma ? (size_t)(comma - s) : strlen(s)))
-				return list;
-			if (comma == NULL)
-				break;
-			s = comma + 1;
-		}
-	}
-	if (json_array_size(list) > TAGS_MAX)
-		form_error(r, "tags",
-			   arena_printf(r->arena, "use at most %d tags",
-					TAGS_MAX));
-	return list;
-}
-
 /* "a, b" for the tags input. */
 static const char *tags_text(struct req *r, json_t *tags)
 {
@@ -663,7 +578,7 @@ static enum td_err read_new(struct req *r, struct ticket_in *in)
 	if (*in->source == '\0')
 		in->source = "manual";
 	in->priority = read_priority(r, 3);
-	in->tags = read_tags(r);
+	in->tags = form_tags(r);
 	if (http_utf8_len(in->subject) < 1 || http_utf8_len(in->subject) > 300)
 		form_error(r, "subject",
 			   "enter a subject of at most 300 characters");
@@ -1208,7 +1123,7 @@ enum td_err tickets_update(struct req *r)
 		}
 	}
 	if (submitted(r, "tags")) {
-		tags = read_tags(r);
+		tags = form_tags(r);
 		old_tags = json_from(db_text(res, 0, T_TAGS));
 		if (!json_equal(tags, old_tags)) {
 			params[6] = req_json_text(r, tags, NULL);
