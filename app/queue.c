@@ -30,11 +30,12 @@
 #define BOARD_OPEN_MAX 500
 #define BULK_MAX       200
 #define TAG_LEN	       40
+#define CLIENTS_NAMED_MAX_S "200"
 
 /*
  * The list: one statement per sort order sharing columns and filters.
  * Every filter is a parameter that may be NULL, so nothing is built from
- * input: $1 statuses (text[]), $2 priority, $3 client, $4 assignee,
+ * input: $1 statuses (text[]), $2 priority, $3 clients (bigint[]), $4 assignee,
  * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
  * $10 cursor key, $11 cursor id, $12 limit. The last column is the row's
  * cursor key. Client and assignee names come from joins on the page's
@@ -73,7 +74,7 @@
 #define LIST_FILTERS                                                           \
 	" WHERE t.tenant_id = app_tenant() AND t.status = ANY($1::text[])"     \
 	" AND ($2::int IS NULL OR t.priority = $2::int)"                       \
-	" AND ($3::bigint IS NULL OR t.client_id = $3::bigint)"                \
+	" AND ($3::bigint[] IS NULL OR t.client_id = ANY($3::bigint[]))"       \
 	" AND ($4::bigint IS NULL OR t.assignee_id = $4::bigint)"              \
 	" AND (NOT $5::boolean OR t.assignee_id IS NULL)"                      \
 	" AND ($6::text IS NULL OR t.tags @> ARRAY[$6::text])"                 \
@@ -152,10 +153,18 @@ static const char sql_view_delete[] =
 static const char sql_user_ok[] =
 	"SELECT name FROM users WHERE tenant_id = app_tenant() AND id = $1"
 	" AND active";
-static const char sql_clients[] =
-	"SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
-	" AND archived_at IS NULL AND merged_into IS NULL"
-	" ORDER BY lower(name), id LIMIT 500";
+/*
+ * The client filter: by id (links from a client's page), or by part of a
+ * name typed into the filter form — every client whose name holds it, so
+ * the page never lists every client to choose from.
+ */
+static const char sql_client_name[] =
+	"SELECT name FROM clients WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_clients_named[] =
+	"SELECT coalesce(array_agg(id)::text, '{}'), count(*), min(name)"
+	" FROM (SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
+	" AND merged_into IS NULL AND strpos(lower(name), lower($1)) > 0"
+	" ORDER BY lower(name) LIMIT " CLIENTS_NAMED_MAX_S ") c";
 static const char sql_users[] =
 	"SELECT id, name FROM users WHERE tenant_id = app_tenant() AND active"
 	" ORDER BY lower(name), id";
@@ -228,6 +237,9 @@ struct queue_filter {
 	bool status[TICKET_STATUS__MAX];
 	const char *priority;
 	const char *client_id;
+	const char *client;	 /* part of a client's name, as typed */
+	const char *client_ids;	 /* what either resolved to: a bigint[] */
+	const char *client_name; /* the one client's name, for the form */
 	const char *assignee; /* as typed: id, "me" or "unassigned" */
 	const char *assignee_id;
 	bool unassigned;
@@ -411,6 +423,9 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	f->client_id = query_param(r, "client_id");
 	if (f->client_id != NULL && !parse_id(f->client_id, &v))
 		form_error(r, "client_id", "not a client");
+	f->client = query_param(r, "client");
+	if (f->client != NULL && http_utf8_len(f->client) > 200)
+		form_error(r, "client", "type at most 200 characters");
 	f->assignee = mine ? "me" : query_param(r, "assignee");
 	if (f->assignee != NULL) {
 		if (!strcmp(f->assignee, "me"))
@@ -451,7 +466,7 @@ static void filter_params(struct req *r, const struct queue_filter *f,
 {
 	params[0] = status_array(r, f);
 	params[1] = f->priority;
-	params[2] = f->client_id;
+	params[2] = f->client_ids;
 	params[3] = f->assignee_id;
 	params[4] = f->unassigned ? "true" : "false";
 	params[5] = f->tag;
@@ -470,10 +485,13 @@ static json_t *filter_json(const struct queue_filter *f)
 			json_array_append_new(st,
 					      json_string(ticketctx_status_key(
 						      (enum ticket_status)i)));
-	o = json_pack("{s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}",
+	o = json_pack("{s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?,"
+		      " s:s}",
 		      "status", st, "priority", f->priority, "client_id",
-		      f->client_id, "assignee", f->assignee, "tag", f->tag,
-		      "type", f->type, "source", f->source, "q", f->q, "sort",
+		      f->client_id, "client",
+		      f->client_name != NULL ? f->client_name : f->client,
+		      "assignee", f->assignee, "tag", f->tag, "type", f->type,
+		      "source", f->source, "q", f->q, "sort",
 		      sorts[f->sort].key);
 	return o;
 }
@@ -502,6 +520,55 @@ static bool parse_cursor(struct req *r, const char *s, const char **key,
 	return true;
 }
 
+/*
+ * Turns ?client_id or ?client (part of a name) into the bigint[] the list
+ * statements take. A name no client holds is a form error, not an empty
+ * list that looks like "no tickets".
+ */
+static enum td_err resolve_clients(struct req *r, struct queue_filter *f)
+{
+	const char *params[1];
+	PGresult *res;
+	enum td_err err;
+
+	if (form_has_errors(r))
+		return TD_OK;
+	if (f->client_id != NULL) {
+		params[0] = f->client_id;
+		err = req_query(r, sql_client_name, 1, params, &res);
+		if (err != TD_OK)
+			return err;
+		if (PQntuples(res) == 0) {
+			form_error(r, "client_id", "not a client");
+			return TD_OK;
+		}
+		/* The form sends both; a name typed over the shown one wins. */
+		if (f->client == NULL || !strcmp(f->client, db_text(res, 0, 0))) {
+			f->client_name = db_text(res, 0, 0);
+			f->client_ids =
+				arena_printf(r->arena, "{%s}", f->client_id);
+			return TD_OK;
+		}
+		f->client_id = NULL;
+	}
+	if (f->client == NULL)
+		return TD_OK;
+	params[0] = f->client;
+	err = req_query(r, sql_clients_named, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (db_int(res, 0, 1) == 0) {
+		form_error(r, "client",
+			   arena_printf(r->arena, "no client's name contains “%s”",
+					f->client));
+		return TD_OK;
+	}
+	if (db_int(res, 0, 1) == 1)
+		f->client_name = db_text(res, 0, 2);
+	f->client_ids = db_text(res, 0, 0);
+	return TD_OK;
+}
+
 /* Choices for the filter form and the bulk form; the saved views. */
 static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 {
@@ -511,20 +578,6 @@ static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 	enum td_err err;
 	int i, n;
 
-	err = req_query(r, sql_clients, 0, NULL, &res);
-	if (err != TD_OK)
-		return err;
-	a = json_array();
-	n = PQntuples(res);
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			a,
-			json_pack("{s:s, s:s, s:b}", "id", db_text(res, i, 0),
-				  "name", db_text(res, i, 1), "on",
-				  f->client_id != NULL &&
-					  !strcmp(f->client_id,
-						  db_text(res, i, 0))));
-	json_object_set_new(v, "client_choices", a);
 	err = req_query(r, sql_users, 0, NULL, &res);
 	if (err != TD_OK)
 		return err;
@@ -617,6 +670,9 @@ static enum td_err list_page(struct req *r, bool mine)
 	read_filter(r, &f, mine);
 	if (after != NULL && !parse_cursor(r, after, &key, &cid))
 		form_error(r, "after", "not a valid position in the list");
+	err = resolve_clients(r, &f);
+	if (err != TD_OK)
+		return err;
 	json_object_set_new(v, "tickets", rows);
 	json_object_set_new(v, "next", json_null());
 	json_object_set_new(v, "filter", filter_json(&f));
@@ -694,6 +750,9 @@ enum td_err queue_board(struct req *r)
 
 	read_filter(r, &f, false);
 	f.priority = f.tag = f.type = f.source = f.q = NULL;
+	err = resolve_clients(r, &f);
+	if (err != TD_OK)
+		return err;
 	json_object_set_new(v, "title", json_string("Board"));
 	json_object_set_new(v, "columns", cols);
 	json_object_set_new(v, "filter", filter_json(&f));

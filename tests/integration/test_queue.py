@@ -132,6 +132,15 @@ def test_filters(world):
     assert set(ids(b, "/tickets?assignee=unassigned")) == {t["new"], t["proj"]}
     assert ids(b, f"/tickets?assignee={x['tess']}") == [t["prog"]]
     assert set(ids(b, f"/tickets?client_id={x['acme']}")) == {t["new"], t["prog"]}
+    # By part of a name, any case: every client whose name holds it.
+    assert set(ids(b, "/tickets?client=acme")) == {t["new"], t["prog"]}
+    assert set(ids(b, "/tickets?client=e")) == {t["new"], t["prog"], t["wait"], t["proj"]}
+    # The form sends the shown name back with the id; a new name wins.
+    assert set(ids(b, f"/tickets?client_id={x['acme']}&client=Acme+Queue")) == {t["new"], t["prog"]}
+    assert set(ids(b, f"/tickets?client_id={x['acme']}&client=beta")) == {t["wait"], t["proj"]}
+    # Typed text is text, not a pattern.
+    r = b.get("/api/v1/tickets?client=%25")
+    assert r.status_code == 422 and r.json()["error"]["fields"]["client"] == "no client's name contains “%”"
     assert ids(b, "/tickets?tag=printer") == [t["new"]]
     assert ids(b, "/tickets?priority=1") == [t["prog"]]
     assert ids(b, "/tickets?type=project") == [t["proj"]]
@@ -227,8 +236,13 @@ def test_other_tenant_never_appears(world):
     other = rm.ticket(rc, "Rival secret zebrafish")
     b = login(app)
     for path in ("/tickets", "/tickets?status=new&status=closed", "/tickets?q=zebrafish",
-                 "/tickets?sort=number", f"/tickets?client_id={rc}"):
+                 "/tickets?sort=number", "/tickets?q=Rival"):
         assert other not in ids(b, path)
+    # Another tenant's client is not a client here, by id or by name.
+    r = b.get(f"/api/v1/tickets?client_id={rc}")
+    assert r.status_code == 422 and "Rival" not in r.text
+    r = b.get("/api/v1/tickets?client=Rival")
+    assert r.status_code == 422 and r.json()["error"]["fields"]["client"] == "no client's name contains “Rival”"
     r = b.get("/tickets/board")
     assert "Rival secret" not in r.text
     b.get("/tickets")
