@@ -628,14 +628,6 @@ static const char *query_param(struct req *r, const char *name)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* True when the request sent the field at all (a form field or JSON key). */
-static bool submitted(struct req *r, const char *name)
-{
-	if (r->json_body != NULL)
-		return json_object_get(r->json_body, name) != NULL;
-	return http_params_get(&r->form, name) != NULL;
-}
-
 static bool is_manager(const struct req *r)
 {
 	return (r->auth.role & (ROLE_MANAGER | ROLE_ADMIN)) != 0;
@@ -1324,33 +1316,33 @@ static void read_input(struct req *r, struct client_input *in)
 {
 	const char *s;
 
-	if (submitted(r, "name"))
+	if (form_sent(r, "name"))
 		in->name = form_text(r, "name");
-	if (submitted(r, "domain"))
+	if (form_sent(r, "domain"))
 		in->domain = ascii_lower(r, form_text(r, "domain"));
-	if (submitted(r, "contact_email"))
+	if (form_sent(r, "contact_email"))
 		in->contact_email = form_text(r, "contact_email");
-	if (submitted(r, "phone"))
+	if (form_sent(r, "phone"))
 		in->phone = form_text(r, "phone");
-	if (submitted(r, "address"))
+	if (form_sent(r, "address"))
 		in->address = form_text(r, "address");
-	if (submitted(r, "notes"))
+	if (form_sent(r, "notes"))
 		in->notes = form_text(r, "notes");
-	if (submitted(r, "tags"))
+	if (form_sent(r, "tags"))
 		in->tags = form_tags(r);
 	if (in->tags == NULL) {
 		in->tags = json_array();
 		req_own_json(r, in->tags);
 	}
-	if (submitted(r, "payment_terms_days"))
+	if (form_sent(r, "payment_terms_days"))
 		in->terms = form_text(r, "payment_terms_days");
-	if (submitted(r, "tax_number"))
+	if (form_sent(r, "tax_number"))
 		in->tax_number = form_text(r, "tax_number");
-	if (submitted(r, "currency")) {
+	if (form_sent(r, "currency")) {
 		s = ascii_upper(r, form_text(r, "currency"));
 		in->currency = *s != '\0' ? s : NULL;
 	}
-	if (submitted(r, "billing_contact_id")) {
+	if (form_sent(r, "billing_contact_id")) {
 		s = form_text(r, "billing_contact_id");
 		in->billing_id = *s != '\0' ? s : NULL;
 	}

@@ -18,6 +18,13 @@
 #define FORM_TAGS_MAX 20
 #define FORM_TAG_LEN  40
 
+bool form_sent(struct req *r, const char *name)
+{
+	if (r->json_body != NULL)
+		return json_object_get(r->json_body, name) != NULL;
+	return http_params_get(&r->form, name) != NULL;
+}
+
 const char *form_text(struct req *r, const char *name)
 {
 	const char *v = NULL, *e;

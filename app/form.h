@@ -16,6 +16,9 @@ struct req;
  */
 const char *form_text(struct req *r, const char *name);
 
+/* True when the request sent the field at all (a form field or JSON key). */
+bool form_sent(struct req *r, const char *name);
+
 /* True for a checkbox that was ticked ("1", "on", "true" or JSON true). */
 bool form_flag(struct req *r, const char *name);
 

@@ -37,7 +37,7 @@
  * Every filter is a parameter that may be NULL, so nothing is built from
  * input: $1 statuses (text[]), $2 priority, $3 clients (bigint[]), $4 assignee,
  * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
- * $10 cursor key, $11 cursor id, $12 limit. The last column is the row's
+ * $10 cursor key, $11 cursor id, $12 limit, $13 queue. The last column is the row's
  * cursor key. Client and assignee names come from joins on the page's
  * rows only; nothing is counted. Search first collects the matching ticket
  * ids from the two full-text indexes (tickets and comments) once, then
@@ -83,7 +83,8 @@
 							    is applied by      \
 							    SEARCH_FROM; typed \
 							    here for all. */   \
-	" AND ($9::text IS NULL OR $9::text IS NOT NULL)"
+	" AND ($9::text IS NULL OR $9::text IS NOT NULL)"                      \
+	" AND ($13::text IS NULL OR t.queue = $13::text)"
 #define TS_KEY                                                                 \
 	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -246,6 +247,7 @@ struct queue_filter {
 	const char *tag;
 	const char *type;
 	const char *source;
+	const char *queue;
 	const char *q;
 	enum queue_sort sort;
 };
@@ -342,7 +344,7 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 		db_isnull(res, i, 6) ? json_null() :
 				       json_integer(db_int(res, i, 6)),
 		"status", st, "status_label",
-		ticketctx_status_label(ticketctx_status_parse(st)),
+		ticketctx_status_label(r, ticketctx_status_parse(st)),
 		"status_class", status_badge(st), "priority", (json_int_t)prio,
 		"priority_label", ticketctx_priority_label(prio),
 		"priority_class", arena_printf(r->arena, "badge-p%d", prio),
@@ -445,6 +447,9 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	f->source = query_param(r, "source");
 	if (f->source != NULL && !one_of(f->source, sources))
 		form_error(r, "source", "not a ticket source");
+	f->queue = query_param(r, "queue");
+	if (f->queue != NULL && http_utf8_len(f->queue) > 60)
+		form_error(r, "queue", "not a queue");
 	f->q = query_param(r, "q");
 	s = query_param(r, "sort");
 	f->sort = SORT_UPDATED;
@@ -473,6 +478,7 @@ static void filter_params(struct req *r, const struct queue_filter *f,
 	params[6] = f->type;
 	params[7] = f->source;
 	params[8] = f->q;
+	params[12] = f->queue;
 }
 
 static json_t *filter_json(const struct queue_filter *f)
@@ -486,12 +492,12 @@ static json_t *filter_json(const struct queue_filter *f)
 					      json_string(ticketctx_status_key(
 						      (enum ticket_status)i)));
 	o = json_pack("{s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?,"
-		      " s:s}",
+		      " s:s?, s:s}",
 		      "status", st, "priority", f->priority, "client_id",
 		      f->client_id, "client",
 		      f->client_name != NULL ? f->client_name : f->client,
 		      "assignee", f->assignee, "tag", f->tag, "type", f->type,
-		      "source", f->source, "q", f->q, "sort",
+		      "source", f->source, "queue", f->queue, "q", f->q, "sort",
 		      sorts[f->sort].key);
 	return o;
 }
@@ -593,6 +599,11 @@ static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 					  !strcmp(f->assignee_id,
 						  db_text(res, i, 0))));
 	json_object_set_new(v, "user_choices", a);
+	err = ticketctx_queue_choices(r, f->queue, &a);
+	json_object_set_new(v, "queue_choices", a);
+	json_object_set_new(v, "has_queues", json_boolean(json_array_size(a)));
+	if (err != TD_OK)
+		return err;
 	params[0] = req_id(r, r->auth.user_id);
 	err = req_query(r, sql_views, 1, params, &res);
 	if (err != TD_OK)
@@ -659,7 +670,7 @@ static void add_flags(struct req *r, const struct queue_filter *f)
 
 static enum td_err list_page(struct req *r, bool mine)
 {
-	const char *after = clientctx_after(r), *params[12], *next;
+	const char *after = clientctx_after(r), *params[13], *next;
 	const char *key = NULL, *cid = NULL;
 	struct queue_filter f;
 	json_t *v = req_view(r), *rows = json_array();
@@ -697,7 +708,7 @@ static enum td_err list_page(struct req *r, bool mine)
 		err = req_query(r,
 				params[8] != NULL ? sorts[f.sort].search_sql :
 						    sorts[f.sort].sql,
-				12, params, &res);
+				13, params, &res);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
@@ -740,7 +751,7 @@ enum td_err queue_mine(struct req *r)
  */
 enum td_err queue_board(struct req *r)
 {
-	const char *params[12];
+	const char *params[13];
 	struct queue_filter f;
 	json_t *v = req_view(r), *cols = json_array(), *col, *cards;
 	PGresult *res[2];
@@ -773,12 +784,12 @@ enum td_err queue_board(struct req *r)
 	params[11] = arena_printf(r->arena, "%d", BOARD_OPEN_MAX);
 	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
 	if (err == TD_OK)
-		err = req_query(r, sql_board_open, 12, params, &res[0]);
+		err = req_query(r, sql_board_open, 13, params, &res[0]);
 	if (err != TD_OK)
 		return err;
 	params[0] = "{closed}";
 	params[11] = arena_printf(r->arena, "%d", BOARD_CLOSED);
-	err = req_query(r, sql_board_closed, 12, params, &res[1]);
+	err = req_query(r, sql_board_closed, 13, params, &res[1]);
 	if (err != TD_OK)
 		return err;
 	for (s = 0; s < TICKET_STATUS__MAX; s++) {
@@ -793,7 +804,7 @@ enum td_err queue_board(struct req *r)
 						   i));
 		col = json_pack(
 			"{s:s, s:s, s:s, s:b, s:I}", "status", st, "label",
-			ticketctx_status_label((enum ticket_status)s), "class",
+			ticketctx_status_label(r, (enum ticket_status)s), "class",
 			status_badge(st), "closed", s == TICKET_CLOSED, "count",
 			(json_int_t)json_array_size(cards));
 		json_object_set_new(col, "cards", cards);
@@ -1096,7 +1107,7 @@ enum td_err queue_board_move(struct req *r)
 	if (!r->want_json) {
 		form_flash(r, "ok",
 			   arena_printf(r->arena, "Moved T-%" PRId64 " to %s",
-					t.number, ticketctx_status_label(st)));
+					t.number, ticketctx_status_label(r, st)));
 		r->redirect = "/tickets/board";
 	}
 	return TD_OK;

@@ -19,6 +19,7 @@
 #include "settings.h"
 #include "sites.h"
 #include "tickets.h"
+#include "ticketsettings.h"
 #include "banned.h"
 
 #define GET	 (HTTP_GET | HTTP_HEAD)
@@ -69,6 +70,12 @@ static const struct route table[] = {
 	{ POST, "/comments/:id", comments_update, STAFF },
 	{ GET, "/attachments/:id", comments_download, STAFF },
 	{ POST, "/alerts", alerts_intake, ROUTE_JSON, ROLE_STAFF },
+	{ GET, "/settings/tickets", ticketsettings_page, ADMINS },
+	{ POST, "/settings/tickets", ticketsettings_labels_save, ADMINS },
+	{ POST, "/settings/queues", ticketsettings_queue_add, ADMINS },
+	{ POST, "/settings/queues/:id", ticketsettings_queue_rename, ADMINS },
+	{ POST, "/settings/queues/:id/delete", ticketsettings_queue_delete,
+	  ADMINS },
 	{ GET, "/settings/alerts", alerts_settings, ADMINS },
 	{ POST, "/settings/alerts", alerts_settings_save, ADMINS },
 	{ GET, "/clients/:id/maintenance", alerts_windows, STAFF },

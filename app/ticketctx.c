@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "db.h"
+#include "form.h"
 #include "req.h"
 #include "ticketctx.h"
 #include "banned.h"
@@ -28,16 +29,26 @@ static const char sql_next_number[] =
 static const char sql_insert[] =
 	"INSERT INTO tickets (tenant_id, number, subject, description, client_id,"
 	" contact_id, site_id, asset_id, source, priority, type, assignee_id,"
-	" alert_key, tags, created_by, touched_by_human)"
+	" alert_key, tags, created_by, touched_by_human, queue)"
 	" VALUES (app_tenant(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
 	" $12, coalesce(ARRAY(SELECT jsonb_array_elements_text($13::jsonb)), '{}'),"
-	" $14, $15) RETURNING id";
+	" $14, $15, coalesce($16, '')) RETURNING id";
 static const char sql_touch[] =
 	"UPDATE tickets SET updated_at = now(), version = version + 1,"
 	" touched_by_human = touched_by_human OR $2::boolean,"
 	" first_response_at = CASE WHEN $3::boolean AND first_response_at IS NULL"
 	"  THEN now() ELSE first_response_at END"
 	" WHERE tenant_id = app_tenant() AND id = $1";
+
+static const char sql_labels[] =
+	"SELECT status, label FROM ticket_status_labels"
+	" WHERE tenant_id = app_tenant()";
+static const char sql_queues[] =
+	"SELECT name FROM ticket_queues WHERE tenant_id = app_tenant()"
+	" ORDER BY lower(name)";
+static const char sql_queue_known[] =
+	"SELECT 1 FROM ticket_queues WHERE tenant_id = app_tenant()"
+	" AND name = $1";
 
 static const char *const status_keys[TICKET_STATUS__MAX] = {
 	"new", "in_progress", "waiting", "closed"
@@ -65,11 +76,89 @@ const char *ticketctx_status_key(enum ticket_status s)
 	return status_keys[s];
 }
 
-const char *ticketctx_status_label(enum ticket_status s)
+const char *ticketctx_status_default(enum ticket_status s)
 {
 	if ((unsigned)s >= TICKET_STATUS__MAX)
 		abort();
 	return status_labels[s];
+}
+
+/*
+ * The tenant's labels, cached for one request (keyed by its id and
+ * tenant): pages ask for them once per row.
+ */
+static struct {
+	char request_id[sizeof(((struct req *)0)->request_id)];
+	int64_t tenant_id;
+	const char *labels[TICKET_STATUS__MAX];
+} label_cache;
+
+const char *ticketctx_status_label(struct req *r, enum ticket_status s)
+{
+	PGresult *res;
+	int i, n;
+	enum ticket_status k;
+
+	if ((unsigned)s >= TICKET_STATUS__MAX)
+		abort();
+	if (strcmp(label_cache.request_id, r->request_id) != 0 ||
+	    label_cache.tenant_id != r->auth.tenant_id) {
+		for (i = 0; i < TICKET_STATUS__MAX; i++)
+			label_cache.labels[i] = status_labels[i];
+		if (req_query(r, sql_labels, 0, NULL, &res) != TD_OK)
+			return status_labels[s]; /* logged; defaults will do */
+		n = PQntuples(res);
+		for (i = 0; i < n; i++) {
+			k = ticketctx_status_parse(db_text(res, i, 0));
+			if (k != TICKET_STATUS__MAX)
+				label_cache.labels[k] = arena_strdup(
+					r->arena, db_text(res, i, 1));
+		}
+		memcpy(label_cache.request_id, r->request_id,
+		       sizeof(label_cache.request_id));
+		label_cache.tenant_id = r->auth.tenant_id;
+	}
+	return label_cache.labels[s];
+}
+
+enum td_err ticketctx_check_queue(struct req *r, const char *name)
+{
+	const char *params[1] = { name };
+	PGresult *res;
+	enum td_err err;
+
+	if (name == NULL || *name == '\0')
+		return TD_OK;
+	err = req_query(r, sql_queue_known, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) == 0)
+		form_error(r, "queue",
+			   "choose one of the queues in Settings → Tickets");
+	return TD_OK;
+}
+
+enum td_err ticketctx_queue_choices(struct req *r, const char *selected,
+				    json_t **out)
+{
+	PGresult *res;
+	enum td_err err;
+	int i, n;
+
+	*out = json_array();
+	err = req_query(r, sql_queues, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			*out, json_pack("{s:s, s:s, s:b}", "value",
+					db_text(res, i, 0), "label",
+					db_text(res, i, 0), "selected",
+					selected != NULL &&
+						!strcmp(selected,
+							db_text(res, i, 0))));
+	return TD_OK;
 }
 
 const char *ticketctx_priority_label(int priority)
@@ -128,7 +217,7 @@ enum td_err ticketctx_require_open(struct req *r, const struct ticket_ref *t)
 enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
 			     int64_t *id, int64_t *number)
 {
-	const char *params[15];
+	const char *params[16];
 	bool person = r->auth.kind == AUTH_USER;
 	PGresult *res;
 	enum td_err err;
@@ -153,7 +242,8 @@ enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
 	params[13] = person ? num(r, r->auth.user_id) : NULL;
 	/* An alert's ticket is untouched until a person works it. */
 	params[14] = person ? "true" : "false";
-	err = req_query(r, sql_insert, 15, params, &res);
+	params[15] = n->queue != NULL && *n->queue != '\0' ? n->queue : NULL;
+	err = req_query(r, sql_insert, 16, params, &res);
 	if (err != TD_OK)
 		return err;
 	*id = db_int(res, 0, 0);

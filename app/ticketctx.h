@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 
 struct req;
@@ -21,7 +23,12 @@ enum ticket_status {
 /* "new" -> TICKET_NEW; TICKET_STATUS__MAX for anything else. */
 enum ticket_status ticketctx_status_parse(const char *s);
 const char *ticketctx_status_key(enum ticket_status s);	  /* "in_progress" */
-const char *ticketctx_status_label(enum ticket_status s); /* "In progress" */
+const char *ticketctx_status_default(enum ticket_status s); /* "In progress" */
+/*
+ * The label the request's tenant gives s (its own name from Settings →
+ * Tickets, else the default). Read once per request.
+ */
+const char *ticketctx_status_label(struct req *r, enum ticket_status s);
 const char *ticketctx_priority_label(int priority);	  /* "P1 Critical" */
 
 struct ticket_ref {
@@ -59,7 +66,18 @@ struct ticket_new {
 	int64_t assignee_id;
 	const char *alert_key;
 	const char *tags_json; /* JSON array of strings, or NULL */
+	const char *queue;     /* a ticket_queues name; "" or NULL for none */
 };
+
+/*
+ * TD_OK when name is "" or one of the tenant's queues; otherwise a form
+ * error on field "queue" (still TD_OK: the caller checks the form).
+ */
+enum td_err ticketctx_check_queue(struct req *r, const char *name);
+
+/* The tenant's queues as [{value, label, selected}] for a <select>. */
+enum td_err ticketctx_queue_choices(struct req *r, const char *selected,
+				    json_t **out);
 
 /*
  * Inserts a ticket with the tenant's next number and writes the audit

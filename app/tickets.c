@@ -42,7 +42,7 @@ static const char sql_ticket[] =
 		TS("t.closed_at") " t.source, t.merged_into, m.number,"
 				  " t.closed_without_time, t.version, sl.label,"
 				  " to_char(t.created_at AT TIME ZONE 'UTC',"
-				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue"
 				  " FROM tickets t JOIN tenants tz ON tz.id = t.tenant_id"
 				  " JOIN clients c ON c.tenant_id = t.tenant_id AND c.id = t.client_id"
 				  " LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
@@ -79,6 +79,7 @@ enum tcol {
 	T_VERSION,
 	T_STATUS_LABEL,
 	T_CREATED_ISO,
+	T_QUEUE,
 };
 
 /*
@@ -166,7 +167,7 @@ static const char sql_update[] =
 	" WHEN $9::date IS NULL THEN NULL"
 	" ELSE ($9::date)::timestamp AT TIME ZONE"
 	" (SELECT time_zone FROM tenants WHERE id = app_tenant()) END,"
-	" subject = coalesce($10, subject)"
+	" subject = coalesce($10, subject), queue = coalesce($11, queue)"
 	" WHERE tenant_id = app_tenant() AND id = $1";
 static const char sql_close[] =
 	"UPDATE tickets SET status = 'closed', closed_at = now(),"
@@ -225,7 +226,7 @@ static const char *const sources[] = { "phone", "manual", "email", "portal",
 struct ticket_in {
 	int64_t client_id, contact_id, site_id, asset_id, assignee_id;
 	int priority;
-	const char *subject, *description, *type, *source, *due;
+	const char *subject, *description, *type, *source, *due, *queue;
 	json_t *tags;
 };
 
@@ -285,14 +286,6 @@ static const char *query_param(struct req *r, const char *name)
 	const char *v = http_params_get(&r->query_params, name);
 
 	return v != NULL && *v != '\0' ? v : NULL;
-}
-
-/* True when the request sent the field at all (a form field or JSON key). */
-static bool submitted(struct req *r, const char *name)
-{
-	if (r->json_body != NULL)
-		return json_object_get(r->json_body, name) != NULL;
-	return http_params_get(&r->form, name) != NULL;
 }
 
 static bool one_of(const char *s, const char *const *set, size_t n)
@@ -415,7 +408,7 @@ static json_t *priority_choices(int selected)
 }
 
 /* The open statuses (closing has its own button). */
-static json_t *status_choices(enum ticket_status selected)
+static json_t *status_choices(struct req *r, enum ticket_status selected)
 {
 	json_t *a = json_array();
 	int s;
@@ -426,7 +419,7 @@ static json_t *status_choices(enum ticket_status selected)
 			json_pack("{s:s, s:s, s:b}", "value",
 				  ticketctx_status_key((enum ticket_status)s),
 				  "label",
-				  ticketctx_status_label((enum ticket_status)s),
+				  ticketctx_status_label(r, (enum ticket_status)s),
 				  "selected", s == (int)selected));
 	return a;
 }
@@ -465,6 +458,10 @@ static enum td_err new_page(struct req *r, const struct ticket_in *in)
 	if (err != TD_OK)
 		return err;
 	json_object_set_new(v, "priorities", priority_choices(in->priority));
+	err = ticketctx_queue_choices(r, in->queue, &list);
+	json_object_set_new(v, "queues", list);
+	if (err != TD_OK)
+		return err;
 	json_object_set_new(v, "types", key_choices(types, NTYPES, in->type));
 	json_object_set_new(v, "sources",
 			    key_choices(sources, NSOURCES, in->source));
@@ -573,6 +570,7 @@ static enum td_err read_new(struct req *r, struct ticket_in *in)
 	in->type = form_text(r, "type");
 	in->source = form_text(r, "source");
 	in->due = form_text(r, "due");
+	in->queue = form_text(r, "queue");
 	if (*in->type == '\0')
 		in->type = "incident";
 	if (*in->source == '\0')
@@ -618,6 +616,8 @@ static enum td_err read_new(struct req *r, struct ticket_in *in)
 				      in->client_id, "asset");
 	if (err == TD_OK)
 		err = check_assignee(r, in->assignee_id);
+	if (err == TD_OK)
+		err = ticketctx_check_queue(r, in->queue);
 	return err;
 }
 
@@ -656,6 +656,7 @@ enum td_err tickets_create(struct req *r)
 	n.source = in.source;
 	n.priority = in.priority;
 	n.type = in.type;
+	n.queue = in.queue;
 	n.assignee_id = in.assignee_id;
 	n.tags_json = req_json_text(r, in.tags, NULL);
 	err = ticketctx_create(r, &n, &id, &number);
@@ -704,7 +705,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 	if (st == TICKET_STATUS__MAX)
 		st = TICKET_NEW;
 	label = db_isnull(res, 0, T_STATUS_LABEL) ?
-			ticketctx_status_label(st) :
+			ticketctx_status_default(st) :
 			db_text(res, 0, T_STATUS_LABEL);
 	if (!db_isnull(res, 0, T_MERGED_INTO)) {
 		mid = db_int(res, 0, T_MERGED_INTO);
@@ -745,6 +746,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 		t, "priority_badge",
 		json_string(arena_printf(r->arena, "badge-p%d", prio)));
 	json_object_set_new(t, "type", json_string(db_text(res, 0, T_TYPE)));
+	json_object_set_new(t, "queue", json_string(db_text(res, 0, T_QUEUE)));
 	json_object_set_new(t, "source",
 			    json_string(db_text(res, 0, T_SOURCE)));
 	json_object_set_new(t, "tags", tags);
@@ -989,7 +991,11 @@ static enum td_err show_page(struct req *r, int64_t id)
 	json_object_set_new(v, "users", list);
 	if (err != TD_OK)
 		return err;
-	json_object_set_new(v, "statuses", status_choices(ref_.status));
+	json_object_set_new(v, "statuses", status_choices(r, ref_.status));
+	err = ticketctx_queue_choices(r, db_text(res, 0, T_QUEUE), &list);
+	json_object_set_new(v, "queues", list);
+	if (err != TD_OK)
+		return err;
 	json_object_set_new(v, "priorities", priority_choices(prio));
 	json_object_set_new(
 		v, "types",
@@ -1049,7 +1055,7 @@ static json_t *opt_int(int64_t v)
 enum td_err tickets_update(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), assignee = 0;
-	const char *params[10] = { NULL }, *s, *old_text;
+	const char *params[11] = { NULL }, *s, *old_text;
 	struct ticket_ref t;
 	json_t *before, *after, *tags, *old_tags;
 	PGresult *res;
@@ -1072,7 +1078,7 @@ enum td_err tickets_update(struct req *r)
 	params[0] = req_id(r, id);
 	params[3] = "false";
 	params[7] = "false";
-	if (submitted(r, "status")) {
+	if (form_sent(r, "status")) {
 		s = form_text(r, "status");
 		if (!strcmp(s, "closed"))
 			form_error(r, "status", "use Close to close a ticket");
@@ -1085,7 +1091,7 @@ enum td_err tickets_update(struct req *r)
 			       json_string(s));
 		}
 	}
-	if (submitted(r, "priority")) {
+	if (form_sent(r, "priority")) {
 		prio = read_priority(r, (int)db_int(res, 0, T_PRIORITY));
 		if (prio != (int)db_int(res, 0, T_PRIORITY)) {
 			params[2] = arena_printf(r->arena, "%d", prio);
@@ -1094,7 +1100,7 @@ enum td_err tickets_update(struct req *r)
 			       json_integer(prio));
 		}
 	}
-	if (submitted(r, "assignee_id") &&
+	if (form_sent(r, "assignee_id") &&
 	    read_opt_id(r, "assignee_id", &assignee)) {
 		err = check_assignee(r, assignee);
 		if (err != TD_OK)
@@ -1111,7 +1117,7 @@ enum td_err tickets_update(struct req *r)
 			       opt_int(assignee));
 		}
 	}
-	if (submitted(r, "type")) {
+	if (form_sent(r, "type")) {
 		s = form_text(r, "type");
 		if (!one_of(s, types, NTYPES))
 			form_error(r, "type", "choose incident or project");
@@ -1122,7 +1128,7 @@ enum td_err tickets_update(struct req *r)
 			       json_string(s));
 		}
 	}
-	if (submitted(r, "tags")) {
+	if (form_sent(r, "tags")) {
 		tags = form_tags(r);
 		old_tags = json_from(db_text(res, 0, T_TAGS));
 		if (!json_equal(tags, old_tags)) {
@@ -1133,7 +1139,7 @@ enum td_err tickets_update(struct req *r)
 			json_decref(old_tags);
 		}
 	}
-	if (submitted(r, "due")) {
+	if (form_sent(r, "due")) {
 		s = form_text(r, "due");
 		old_text = db_text(res, 0, T_DUE);
 		if (*s != '\0' && !date_ok(s))
@@ -1145,7 +1151,7 @@ enum td_err tickets_update(struct req *r)
 			       text_or_null(s));
 		}
 	}
-	if (submitted(r, "subject")) {
+	if (form_sent(r, "subject")) {
 		s = form_text(r, "subject");
 		if (http_utf8_len(s) < 1 || http_utf8_len(s) > 300)
 			form_error(r, "subject",
@@ -1154,6 +1160,18 @@ enum td_err tickets_update(struct req *r)
 			params[9] = s;
 			change(before, after, "subject",
 			       json_string(db_text(res, 0, T_SUBJECT)),
+			       json_string(s));
+		}
+	}
+	if (form_sent(r, "queue")) {
+		s = form_text(r, "queue");
+		err = ticketctx_check_queue(r, s);
+		if (err != TD_OK)
+			return err;
+		if (strcmp(s, db_text(res, 0, T_QUEUE)) != 0) {
+			params[10] = s;
+			change(before, after, "queue",
+			       json_string(db_text(res, 0, T_QUEUE)),
 			       json_string(s));
 		}
 	}
@@ -1166,7 +1184,7 @@ enum td_err tickets_update(struct req *r)
 		return form_reject(r, "tickets/show", edit_fields);
 	}
 	if (json_object_size(after) > 0) {
-		err = req_query(r, sql_update, 10, params, NULL);
+		err = req_query(r, sql_update, 11, params, NULL);
 		if (err == TD_OK)
 			err = audit_write(r, "ticket.update", "ticket", id,
 					  before, after);

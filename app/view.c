@@ -341,6 +341,7 @@ static const struct settings_tab {
 	{ "Users", "/settings/users", ROLE_ADMIN },
 	{ "API keys", "/settings/apikeys", ROLE_ADMIN },
 	{ "Asset kinds", "/settings/asset-kinds", ROLE_ADMIN },
+	{ "Tickets", "/settings/tickets", ROLE_ADMIN },
 	{ "Alerts", "/settings/alerts", ROLE_ADMIN },
 	{ "Audit log", "/settings/audit", ROLE_ADMIN | ROLE_MANAGER },
 	{ "Security", "/settings/security", ROLE_STAFF },

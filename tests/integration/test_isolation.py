@@ -32,12 +32,14 @@ TABLE_OF = [
     (r"^/comments/:id", {"id": "ticket_comments"}),
     (r"^/attachments/:id", {"id": "ticket_attachments"}),
     (r"^/maintenance/:id", {"id": "maintenance_windows"}),
+    (r"^/settings/queues/:id", {"id": "ticket_queues"}),
 ]
 TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",
                  "client_domains", "client_links", "contacts", "sites", "assets",
                  "asset_history", "enrollment_tokens", "import_batches", "tickets",
                  "ticket_comments", "ticket_attachments", "blobs", "saved_views",
-                 "maintenance_windows", "alert_occurrences", "audit_log", "tenants"]
+                 "maintenance_windows", "alert_occurrences", "ticket_queues",
+                 "ticket_status_labels", "audit_log", "tenants"]
 
 
 def routes():
@@ -93,6 +95,8 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO ticket_attachments (tenant_id, ticket_id, comment_id, sha256, filename, content_type, size) VALUES (%s, %s, %s, sha256('x'), 'x.txt', 'text/plain', 1)", (demo, tk, cm))
         c.execute("INSERT INTO saved_views (tenant_id, user_id, name, query) VALUES (%s, %s, 'mine', 'assignee=me')", (demo, uid))
         c.execute("INSERT INTO maintenance_windows (tenant_id, client_id, during) VALUES (%s, %s, tstzrange(now(), now() + interval '1 hour'))", (demo, cl))
+        c.execute("INSERT INTO ticket_queues (tenant_id, name) VALUES (%s, 'Victim desk')", (demo,))
+        c.execute("INSERT INTO ticket_status_labels (tenant_id, status, label) VALUES (%s, 'new', 'Victim new')", (demo,))
     assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
     link = app.run("user", "invite", "--tenant", "rival", "--email", "boss@rival.test",
                    "--role", "admin").stdout.strip()
