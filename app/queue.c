@@ -909,7 +909,7 @@ static json_t *bulk_ids(struct req *r)
 enum td_err queue_bulk(struct req *r)
 {
 	static const char *const actions[] = { "assign", "status", "priority",
-					       "tag", NULL };
+					       "tag", "merge", NULL };
 	const char *action = form_text(r, "action");
 	const char *value = form_text(r, "value"), *sql = NULL, *p[1];
 	const char *back = form_text(r, "return_to");
@@ -920,7 +920,7 @@ enum td_err queue_bulk(struct req *r)
 	enum ticket_status st;
 	PGresult *res;
 	enum td_err err;
-	int64_t v;
+	int64_t v, target = 0, nums[2] = { 0, 0 };
 	size_t i;
 
 	if (!safe_return(back))
@@ -933,7 +933,7 @@ enum td_err queue_bulk(struct req *r)
 		form_error(r, "ids", "at most 200 tickets at a time");
 	if (!one_of(action, actions)) {
 		form_error(r, "action",
-			   "choose assign, status, priority or tag");
+			   "choose assign, status, priority, tag or merge");
 	} else if (!strcmp(action, "assign")) {
 		sql = sql_set_assignee;
 		if (!strcmp(value, "me") && r->auth.user_id <= 0) {
@@ -966,6 +966,28 @@ enum td_err queue_bulk(struct req *r)
 		sql = sql_set_priority;
 		if (strlen(value) != 1 || value[0] < '1' || value[0] > '4')
 			form_error(r, "value", "choose a priority from 1 to 4");
+	} else if (!strcmp(action, "merge")) {
+		/* Duplicates: every ticked ticket but the target goes into it. */
+		err = ticketctx_find(r, value, &target);
+		if (err != TD_OK)
+			return err;
+		if (target == 0) {
+			form_error(r, "value",
+				   "enter the ticket to merge into, such as "
+				   "T-1002");
+		} else {
+			err = ticketctx_load(r, target, false, &t);
+			if (err != TD_OK)
+				return err;
+			if (t.status == TICKET_CLOSED)
+				form_error(r, "value",
+					   arena_printf(r->arena,
+							"T-%" PRId64
+							" is closed: reopen it "
+							"to merge into it",
+							t.number));
+			nums[1] = t.number;
+		}
 	} else {
 		sql = sql_add_tag;
 		if (*value == '\0' || strlen(value) > TAG_LEN)
@@ -995,13 +1017,25 @@ enum td_err queue_bulk(struct req *r)
 							 t.number)));
 			continue;
 		}
-		err = change_ticket(r, t.id, sql, value);
+		if (target != 0 && t.id == target)
+			continue;
+		err = target != 0 ? ticketctx_merge(r, t.id, target, nums) :
+				    change_ticket(r, t.id, sql, value);
 		if (err != TD_OK)
 			return err;
 		json_array_append_new(done, json_integer(t.id));
 	}
 	if (!r->want_json) {
 		form_flash(r, "ok",
+			   target != 0 ?
+				   arena_printf(r->arena,
+						"Merged %zu tickets into T-%" PRId64
+						"%s",
+						json_array_size(done), nums[1],
+						json_array_size(skipped) ?
+							"; skipped the closed "
+							"ones" :
+							"") :
 			   json_array_size(skipped) == 0 ?
 				   arena_printf(r->arena, "Updated %zu tickets",
 						json_array_size(done)) :

@@ -64,6 +64,7 @@ static const struct route table[] = {
 	{ POST, "/tickets/:id/close", tickets_close, STAFF },
 	{ POST, "/tickets/:id/reopen", tickets_reopen, STAFF },
 	{ POST, "/tickets/:id/merge", tickets_merge, STAFF },
+	{ POST, "/tickets/:id/split", tickets_split, STAFF },
 	{ POST, "/tickets/:id/move", queue_board_move, STAFF },
 	{ POST, "/tickets/:id/comments", comments_create, STAFF },
 	{ POST, "/tickets/:id/attachments", comments_attach, STAFF },

@@ -50,6 +50,35 @@ static const char sql_queue_known[] =
 	"SELECT 1 FROM ticket_queues WHERE tenant_id = app_tenant()"
 	" AND name = $1";
 
+/* Merge: $1 number or NULL, $2 id or NULL. */
+static const char sql_merge_target[] =
+	"SELECT id FROM tickets WHERE tenant_id = app_tenant()"
+	" AND (number = $1::bigint OR id = $2::bigint)";
+/* Both rows locked in id order, so two opposite merges cannot deadlock. */
+static const char sql_merge_lock[] =
+	"SELECT id, number, status FROM tickets WHERE tenant_id = app_tenant()"
+	" AND id IN ($1, $2) ORDER BY id FOR UPDATE";
+static const char sql_merge_comments[] =
+	"UPDATE ticket_comments SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_attachments[] =
+	"UPDATE ticket_attachments SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_alerts[] =
+	"UPDATE alert_occurrences SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
+static const char sql_merge_alert_count[] =
+	"UPDATE tickets SET alert_occurrences = alert_occurrences +"
+	" (SELECT alert_occurrences FROM tickets WHERE tenant_id = app_tenant()"
+	" AND id = $1) WHERE tenant_id = app_tenant() AND id = $2";
+static const char sql_merge_close[] =
+	"UPDATE tickets SET status = 'closed', closed_at = now(),"
+	" merged_into = $2 WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_note[] =
+	"INSERT INTO ticket_comments (tenant_id, ticket_id, author_user_id,"
+	" author_label, public, body) VALUES (app_tenant(), $1, $2, 'System',"
+	" false, $3)";
+
 static const char *const status_keys[TICKET_STATUS__MAX] = {
 	"new", "in_progress", "waiting", "closed"
 };
@@ -257,4 +286,104 @@ enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply)
 				  person && public_reply ? "true" : "false" };
 
 	return req_query(r, sql_touch, 3, params, NULL);
+}
+
+enum td_err ticketctx_find(struct req *r, const char *text, int64_t *id)
+{
+	const char *params[2] = { NULL, NULL }, *p = text;
+	PGresult *res;
+	enum td_err err;
+
+	*id = 0;
+	if ((p[0] == 'T' || p[0] == 't') && p[1] == '-') {
+		p += 2;
+		if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
+		    strlen(p) > 18)
+			return TD_OK;
+		params[0] = p;
+	} else {
+		if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
+		    strlen(p) > 18)
+			return TD_OK;
+		params[1] = p;
+	}
+	err = req_query(r, sql_merge_target, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) == 1)
+		*id = db_int(res, 0, 0);
+	return TD_OK;
+}
+
+enum td_err ticketctx_note(struct req *r, int64_t ticket, const char *body)
+{
+	const char *params[3] = { num(r, ticket),
+				  r->auth.kind == AUTH_USER ?
+					  num(r, r->auth.user_id) :
+					  NULL,
+				  body };
+
+	return req_query(r, sql_note, 3, params, NULL);
+}
+
+enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
+			    int64_t nums[2])
+{
+	const char *params[2];
+	json_t *a_src, *a_dst;
+	PGresult *res;
+	enum td_err err;
+	int i;
+
+	if (target == id)
+		return req_fail(r, TD_ECONFLICT,
+				"a ticket cannot be merged into itself");
+	params[0] = num(r, id);
+	params[1] = num(r, target);
+	err = req_query(r, sql_merge_lock, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 2)
+		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, target);
+	for (i = 0; i < 2; i++) {
+		nums[db_int(res, i, 0) == id ? 0 : 1] = db_int(res, i, 1);
+		if (!strcmp(db_text(res, i, 2), "closed"))
+			return req_fail(r, TD_ECONFLICT,
+					"T-%s is closed: reopen it to change it",
+					db_text(res, i, 1));
+	}
+	err = req_query(r, sql_merge_comments, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_attachments, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_alerts, 2, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_alert_count, 2, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_note(
+			r, target,
+			arena_printf(r->arena, "Merged from T-%" PRId64, nums[0]));
+	if (err == TD_OK)
+		err = ticketctx_note(
+			r, id,
+			arena_printf(r->arena, "Merged into T-%" PRId64, nums[1]));
+	if (err == TD_OK)
+		err = req_query(r, sql_merge_close, 2, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, target, false);
+	if (err != TD_OK)
+		return err;
+	a_src = json_pack("{s:I, s:s}", "merged_into", (json_int_t)target, "ref",
+			  arena_printf(r->arena, "T-%" PRId64, nums[1]));
+	req_own_json(r, a_src);
+	a_dst = json_pack("{s:I, s:s}", "merged_from", (json_int_t)id, "ref",
+			  arena_printf(r->arena, "T-%" PRId64, nums[0]));
+	req_own_json(r, a_dst);
+	err = audit_write(r, "ticket.merge", "ticket", id, NULL, a_src);
+	if (err == TD_OK)
+		err = audit_write(r, "ticket.merge", "ticket", target, NULL,
+				  a_dst);
+	return err;
 }

@@ -94,4 +94,23 @@ enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
  */
 enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply);
 
+/*
+ * The ticket a person typed: "T-1042" (any case) or a bare id. *id is 0
+ * when there is no such ticket of this tenant.
+ */
+enum td_err ticketctx_find(struct req *r, const char *text, int64_t *id);
+
+/* Adds an internal note by the caller (labelled "System"). */
+enum td_err ticketctx_note(struct req *r, int64_t ticket, const char *body);
+
+/*
+ * Merges ticket id into target: comments, attachments, alert occurrences
+ * and time move; both get a note and an audit row; id closes pointing at
+ * target. Both rows are locked in id order, so opposite merges cannot
+ * deadlock. TD_ECONFLICT (with the message) for itself or a closed
+ * ticket; TD_ENOENT. nums gets the two ticket numbers (id's, target's).
+ */
+enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
+			    int64_t nums[2]);
+
 #endif

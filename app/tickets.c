@@ -182,34 +182,19 @@ static const char sql_merged_into[] =
 	" ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
 	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
 
-/* Merge: $1 number or NULL, $2 id or NULL. */
-static const char sql_merge_target[] =
-	"SELECT id FROM tickets WHERE tenant_id = app_tenant()"
-	" AND (number = $1::bigint OR id = $2::bigint)";
-/* Both rows locked in id order, so two opposite merges cannot deadlock. */
-static const char sql_merge_lock[] =
-	"SELECT id, number, status FROM tickets WHERE tenant_id = app_tenant()"
-	" AND id IN ($1, $2) ORDER BY id FOR UPDATE";
-static const char sql_merge_comments[] =
-	"UPDATE ticket_comments SET ticket_id = $2"
-	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
-static const char sql_merge_attachments[] =
-	"UPDATE ticket_attachments SET ticket_id = $2"
-	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
-static const char sql_merge_alerts[] =
-	"UPDATE alert_occurrences SET ticket_id = $2"
-	" WHERE tenant_id = app_tenant() AND ticket_id = $1";
-static const char sql_merge_alert_count[] =
-	"UPDATE tickets SET alert_occurrences = alert_occurrences +"
-	" (SELECT alert_occurrences FROM tickets WHERE tenant_id = app_tenant()"
-	" AND id = $1) WHERE tenant_id = app_tenant() AND id = $2";
-static const char sql_merge_close[] =
-	"UPDATE tickets SET status = 'closed', closed_at = now(),"
-	" merged_into = $2 WHERE tenant_id = app_tenant() AND id = $1";
-static const char sql_note[] =
-	"INSERT INTO ticket_comments (tenant_id, ticket_id, author_user_id,"
-	" author_label, public, body) VALUES (app_tenant(), $1, $2, 'System',"
-	" false, $3)";
+/* Split: what the new ticket inherits, and the comment it takes. */
+static const char sql_split_source[] =
+	"SELECT t.client_id, t.contact_id, t.site_id, t.asset_id, t.priority,"
+	" t.type, t.queue, to_json(t.tags)::text, t.source, t.subject,"
+	" c.id IS NOT NULL FROM tickets t LEFT JOIN ticket_comments c"
+	" ON c.tenant_id = t.tenant_id AND c.ticket_id = t.id AND c.id = $2"
+	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
+static const char sql_split_comment[] =
+	"UPDATE ticket_comments SET ticket_id = $3"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1 AND id = $2";
+static const char sql_split_attachments[] =
+	"UPDATE ticket_attachments SET ticket_id = $3"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1 AND comment_id = $2";
 
 /* The fields kept when a form is refused. */
 static const char *const new_fields[] = { "subject", "description", "tags",
@@ -1324,63 +1309,21 @@ enum td_err tickets_reopen(struct req *r)
 }
 
 /* The merge target: "T-1002" (a number) or a bare id; 0 when unknown. */
-static enum td_err merge_target(struct req *r, int64_t *target)
-{
-	const char *s = form_text(r, "target"), *params[2] = { NULL, NULL };
-	int64_t v;
-	PGresult *res;
-	enum td_err err;
-
-	*target = 0;
-	if ((s[0] == 'T' || s[0] == 't') && s[1] == '-') {
-		if (!parse_id(s + 2, &v))
-			return TD_OK;
-		params[0] = req_id(r, v);
-	} else {
-		if (!parse_id(s, &v))
-			return TD_OK;
-		params[1] = req_id(r, v);
-	}
-	err = req_query(r, sql_merge_target, 2, params, &res);
-	if (err != TD_OK)
-		return err;
-	if (PQntuples(res) == 1)
-		*target = db_int(res, 0, 0);
-	return TD_OK;
-}
-
-static enum td_err note(struct req *r, int64_t ticket, const char *body)
-{
-	const char *params[3] = { req_id(r, ticket),
-				  r->auth.kind == AUTH_USER ?
-					  req_id(r, r->auth.user_id) :
-					  NULL,
-				  body };
-
-	return req_query(r, sql_note, 3, params, NULL);
-}
-
 /*
- * POST /tickets/:id/merge (target) — moves the conversation, attachments
- * and alert occurrences to target and closes this ticket; 303 to target
- * (API: {ticket} of target); 422 for an unknown target; 409 for the same
- * ticket or a closed one; 404.
+ * POST /tickets/:id/merge (target) — moves the conversation, attachments,
+ * alert occurrences and time to target and closes this ticket; 303 to
+ * target (API: {ticket} of target); 422 for an unknown target; 409 for the
+ * same ticket or a closed one; 404.
  */
 enum td_err tickets_merge(struct req *r)
 {
-	int64_t id = route_arg_int(&r->args, "id"), target, num_src = 0,
-		num_dst = 0;
-	const char *params[2];
+	int64_t id = route_arg_int(&r->args, "id"), target, nums[2];
 	struct ticket_ref t;
-	json_t *a_src, *a_dst;
-	PGresult *res;
 	enum td_err err;
-	int i;
 
 	err = ticketctx_load(r, id, false, &t);
-	if (err != TD_OK)
-		return err;
-	err = merge_target(r, &target);
+	if (err == TD_OK)
+		err = ticketctx_find(r, form_text(r, "target"), &target);
 	if (err != TD_OK)
 		return err;
 	if (target == 0) {
@@ -1393,70 +1336,111 @@ enum td_err tickets_merge(struct req *r)
 		}
 		return form_reject(r, "tickets/show", NULL);
 	}
-	if (target == id)
-		return refuse(
-			r, id,
-			req_fail(r, TD_ECONFLICT,
-				 "a ticket cannot be merged into itself"));
-	params[0] = req_id(r, id);
-	params[1] = req_id(r, target);
-	err = req_query(r, sql_merge_lock, 2, params, &res);
+	err = ticketctx_merge(r, id, target, nums);
 	if (err != TD_OK)
-		return err;
-	if (PQntuples(res) != 2)
-		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, target);
-	for (i = 0; i < 2; i++) {
-		if (db_int(res, i, 0) == id)
-			num_src = db_int(res, i, 1);
-		else
-			num_dst = db_int(res, i, 1);
-		if (!strcmp(db_text(res, i, 2), "closed"))
-			return refuse(r, id,
-				      req_fail(r, TD_ECONFLICT,
-					       "T-%s is closed: reopen it to "
-					       "change it",
-					       db_text(res, i, 1)));
-	}
-	err = req_query(r, sql_merge_comments, 2, params, NULL);
-	if (err == TD_OK)
-		err = req_query(r, sql_merge_attachments, 2, params, NULL);
-	if (err == TD_OK)
-		err = req_query(r, sql_merge_alerts, 2, params, NULL);
-	if (err == TD_OK)
-		err = req_query(r, sql_merge_alert_count, 2, params, NULL);
-	if (err == TD_OK)
-		err = note(r, target,
-			   arena_printf(r->arena, "Merged from %s",
-					ref(r, num_src)));
-	if (err == TD_OK)
-		err = note(r, id,
-			   arena_printf(r->arena, "Merged into %s",
-					ref(r, num_dst)));
-	if (err == TD_OK)
-		err = req_query(r, sql_merge_close, 2, params, NULL);
-	if (err == TD_OK)
-		err = ticketctx_touch(r, id, false);
-	if (err == TD_OK)
-		err = ticketctx_touch(r, target, false);
-	if (err != TD_OK)
-		return err;
-	a_src = json_pack("{s:I, s:s}", "merged_into", (json_int_t)target,
-			  "ref", ref(r, num_dst));
-	req_own_json(r, a_src);
-	a_dst = json_pack("{s:I, s:s}", "merged_from", (json_int_t)id, "ref",
-			  ref(r, num_src));
-	req_own_json(r, a_dst);
-	err = audit_write(r, "ticket.merge", "ticket", id, NULL, a_src);
-	if (err == TD_OK)
-		err = audit_write(r, "ticket.merge", "ticket", target, NULL,
-				  a_dst);
-	if (err != TD_OK)
-		return err;
+		return refuse(r, id, err);
 	if (r->want_json)
 		return show_page(r, target);
 	done(r,
-	     arena_printf(r->arena, "%s merged into %s.", ref(r, num_src),
-			  ref(r, num_dst)),
+	     arena_printf(r->arena, "%s merged into %s.", ref(r, nums[0]),
+			  ref(r, nums[1])),
 	     ticket_url(r, target));
+	return TD_OK;
+}
+
+/*
+ * POST /tickets/:id/split (comment_id, subject) — a comment that is really
+ * another problem becomes a ticket of its own: the new ticket takes the
+ * comment and its files, and the client, contact, site, asset, priority,
+ * type, queue and tags; both tickets get a note pointing at the other.
+ * 303 to the new ticket (API: 201 {ticket}); 422 for a comment not on
+ * this ticket or a bad subject; 409 when closed; 404.
+ */
+enum td_err tickets_split(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id"), cid = 0, nid, nnum;
+	const char *subject = form_text(r, "subject"), *params[3];
+	struct ticket_new n;
+	struct ticket_ref t;
+	json_t *a;
+	PGresult *res;
+	enum td_err err;
+
+	err = ticketctx_load(r, id, true, &t);
+	if (err != TD_OK)
+		return err;
+	err = ticketctx_require_open(r, &t);
+	if (err != TD_OK)
+		return refuse(r, id, err);
+	if (!read_opt_id(r, "comment_id", &cid) || cid == 0)
+		form_error(r, "comment_id", "choose the comment to split off");
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, cid);
+	err = req_query(r, sql_split_source, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (cid != 0 && !db_bool(res, 0, 10))
+		form_error(r, "comment_id", "that comment is not on this ticket");
+	if (http_utf8_len(subject) > 300)
+		form_error(r, "subject",
+			   "enter a subject of at most 300 characters");
+	if (*subject == '\0')
+		subject = arena_printf(r->arena, "Split from %s: %s",
+				       ref(r, t.number), t.subject);
+	if (http_utf8_len(subject) > 300) /* a long subject, inherited */
+		subject = arena_printf(r->arena, "Split from %s",
+				       ref(r, t.number));
+	if (form_has_errors(r)) {
+		if (!r->want_json) {
+			err = show_page(r, id);
+			if (err != TD_OK)
+				return err;
+		}
+		return form_reject(r, "tickets/show", NULL);
+	}
+	memset(&n, 0, sizeof(n));
+	n.subject = subject;
+	n.client_id = db_int(res, 0, 0);
+	n.contact_id = db_isnull(res, 0, 1) ? 0 : db_int(res, 0, 1);
+	n.site_id = db_isnull(res, 0, 2) ? 0 : db_int(res, 0, 2);
+	n.asset_id = db_isnull(res, 0, 3) ? 0 : db_int(res, 0, 3);
+	n.priority = (int)db_int(res, 0, 4);
+	n.type = db_text(res, 0, 5);
+	n.queue = db_text(res, 0, 6);
+	n.tags_json = db_text(res, 0, 7);
+	n.source = db_text(res, 0, 8);
+	err = ticketctx_create(r, &n, &nid, &nnum);
+	if (err != TD_OK)
+		return err;
+	params[2] = req_id(r, nid);
+	err = req_query(r, sql_split_comment, 3, params, NULL);
+	if (err == TD_OK)
+		err = req_query(r, sql_split_attachments, 3, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_note(r, id,
+				     arena_printf(r->arena, "Split off into %s",
+						  ref(r, nnum)));
+	if (err == TD_OK)
+		err = ticketctx_note(r, nid,
+				     arena_printf(r->arena, "Split from %s",
+						  ref(r, t.number)));
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err != TD_OK)
+		return err;
+	a = json_pack("{s:I, s:I, s:s}", "comment_id", (json_int_t)cid,
+		      "split_into", (json_int_t)nid, "ref", ref(r, nnum));
+	req_own_json(r, a);
+	err = audit_write(r, "ticket.split", "ticket", id, NULL, a);
+	if (err != TD_OK)
+		return err;
+	if (r->want_json) {
+		r->status = 201;
+		return show_page(r, nid);
+	}
+	done(r,
+	     arena_printf(r->arena, "%s split off into %s.", ref(r, t.number),
+			  ref(r, nnum)),
+	     ticket_url(r, nid));
 	return TD_OK;
 }

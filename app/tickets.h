@@ -14,5 +14,6 @@ enum td_err tickets_update(struct req *r);
 enum td_err tickets_close(struct req *r);
 enum td_err tickets_reopen(struct req *r);
 enum td_err tickets_merge(struct req *r);
+enum td_err tickets_split(struct req *r);
 
 #endif

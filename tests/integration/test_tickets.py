@@ -179,6 +179,72 @@ def test_merge_moves_comments(demo):
     assert r.status_code == 422
 
 
+def test_bulk_merge_duplicates(demo):
+    h = key(demo)
+    cid = client(demo, h)
+    keep = api_ticket(demo, h, cid, subject="Email down")
+    dups = [api_ticket(demo, h, cid, subject=f"Email down again {i}") for i in range(3)]
+    shut = api_ticket(demo, h, cid, subject="already closed")
+    demo.post(f"/api/v1/tickets/{shut['id']}/close", json={"confirm_no_time": True}, headers=h)
+    for i, d in enumerate(dups):
+        demo.sql("INSERT INTO ticket_comments (tenant_id, ticket_id, public, body)"
+                 " SELECT tenant_id, id, true, %s FROM tickets WHERE id = %s", (f"dup says {i}", d["id"]))
+    b = login(demo)
+    b.get("/tickets")
+    ids = [keep["id"]] + [d["id"] for d in dups] + [shut["id"]]
+    r = b.post("/tickets/bulk", {"action": "merge", "value": "t-1001", "id": [str(i) for i in ids],
+                                 "return_to": "/tickets"})
+    assert r.status_code == 303
+    assert "Merged 3 tickets into T-1001; skipped the closed ones" in b.get("/tickets").text
+    j = demo.get(f"/api/v1/tickets/{keep['id']}", headers=h).json()
+    bodies = [e.get("body") for e in j["timeline"] if e["kind"] == "comment"]
+    assert {"dup says 0", "dup says 1", "dup says 2"} <= set(bodies)
+    assert demo.sql("SELECT count(*) FROM tickets WHERE merged_into = %s", (keep["id"],))[0][0] == 3
+    assert j["ticket"]["status"] == "new"
+    # A closed target or an unknown one changes nothing.
+    other = api_ticket(demo, h, cid, subject="other")
+    r = demo.post("/api/v1/tickets/bulk", json={"action": "merge", "value": "T-1005", "ids": [other["id"]]}, headers=h)
+    assert r.status_code == 422 and "T-1005 is closed" in r.json()["error"]["fields"]["value"]
+    r = demo.post("/api/v1/tickets/bulk", json={"action": "merge", "value": "T-77", "ids": [other["id"]]}, headers=h)
+    assert r.status_code == 422
+    assert demo.sql("SELECT status FROM tickets WHERE id = %s", (other["id"],)) == [("new",)]
+
+
+def test_split_a_comment_into_a_new_ticket(demo):
+    h = key(demo)
+    cid = client(demo, h)
+    t = api_ticket(demo, h, cid, subject="Printer broken", priority=2, tags=["printer"])
+    b = login(demo)
+    b.get(f"/tickets/{t['id']}")
+    r = b.post(f"/tickets/{t['id']}/comments", {"body": "Printer fixed. Also my VPN is down.", "public": "1"})
+    assert r.status_code == 303
+    r = b.post(f"/tickets/{t['id']}/comments", {"body": "And the printer works now", "public": "1"})
+    cm = demo.sql("SELECT id FROM ticket_comments WHERE body LIKE 'Printer fixed%%'")[0][0]
+    page = b.get(f"/tickets/{t['id']}").text
+    assert f'name="comment_id" value="{cm}"' in page and "Split into a new ticket" in page
+    r = b.post(f"/tickets/{t['id']}/split", {"comment_id": str(cm), "subject": "VPN down"})
+    assert r.status_code == 303
+    new_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    n = demo.get(f"/api/v1/tickets/{new_id}", headers=h).json()
+    assert n["ticket"]["subject"] == "VPN down" and n["ticket"]["ref"] == "T-1002"
+    assert n["ticket"]["priority"] == 2 and n["ticket"]["tags"] == ["printer"]
+    assert n["ticket"]["client"]["id"] == cid
+    nb = [e.get("body") for e in n["timeline"] if e["kind"] == "comment"]
+    assert "Printer fixed. Also my VPN is down." in nb and "Split from T-1001" in nb
+    o = demo.get(f"/api/v1/tickets/{t['id']}", headers=h).json()
+    ob = [e.get("body") for e in o["timeline"] if e["kind"] == "comment"]
+    assert "Printer fixed. Also my VPN is down." not in ob and "And the printer works now" in ob
+    assert "Split off into T-1002" in ob
+    assert demo.sql("SELECT count(*) FROM audit_log WHERE action = 'ticket.split'")[0][0] == 1
+    # A comment of another ticket is refused; so is a closed ticket.
+    r = demo.post(f"/api/v1/tickets/{new_id}/split", json={"comment_id": demo.sql(
+        "SELECT id FROM ticket_comments WHERE body = 'And the printer works now'")[0][0]}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["fields"]["comment_id"] == "that comment is not on this ticket"
+    demo.post(f"/api/v1/tickets/{t['id']}/close", json={"confirm_no_time": True}, headers=h)
+    r = demo.post(f"/api/v1/tickets/{t['id']}/split", json={"comment_id": cm}, headers=h)
+    assert r.status_code == 409
+
+
 def test_other_tenant_gets_404(demo):
     h = key(demo)
     cid = client(demo, h)
