@@ -229,18 +229,42 @@ char *arena_strdup(struct arena *a, const char *s)
 	return arena_strndup(a, s, strlen(s));
 }
 
+char *arena_join(struct arena *a, const char *s, const char *t)
+{
+	size_t m = strlen(s), n = strlen(t);
+	char *p = arena_alloc_raw(a, m + n + 1);
+
+	memcpy(p, s, m);
+	memcpy(p + m, t, n + 1);
+	return p;
+}
+
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
+	struct chunk *c = a->head;
+	size_t room = c->size - c->used, need;
 	va_list cp;
 	int n;
 	char *p;
 
+	/*
+	 * One pass into the head chunk's free space when the text fits (it
+	 * nearly always does); otherwise measure, allocate and format again.
+	 */
 	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
+	n = vsnprintf((char *)c->data + c->used, room, fmt, cp);
 	va_end(cp);
 	if (n < 0)
 		return arena_strdup(a, "");
-	p = arena_alloc(a, (size_t)n + 1);
+	if ((size_t)n < room) {
+		p = (char *)c->data + c->used;
+		need = ((size_t)n + 1 + ARENA_ALIGN - 1) &
+		       ~(size_t)(ARENA_ALIGN - 1);
+		c->used += need;
+		a->total += need;
+		return p;
+	}
+	p = arena_alloc_raw(a, (size_t)n + 1);
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	return p;
 }

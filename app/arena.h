@@ -38,6 +38,8 @@ void *arena_alloc_raw(struct arena *a, size_t n);
 /* Copies of strings; the result is NUL-terminated and lives in the arena. */
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* s followed by t, without a format to parse (for hot paths). */
+char *arena_join(struct arena *a, const char *s, const char *t);
 char *arena_printf(struct arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)

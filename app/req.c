@@ -126,9 +126,22 @@ void req_json_in_arena(void)
 	json_set_alloc_funcs(json_alloc, json_release);
 }
 
+/*
+ * A value built during the request lives in the arena, and so does all it
+ * holds (nothing made outside a request is ever attached to one): the
+ * arena's reset frees it, and walking it to "free" each node is wasted.
+ * Values from the heap (made outside any request) are released as usual.
+ */
 static void decref(void *p)
 {
-	json_decref(p);
+	json_t *v = p;
+	const unsigned long long *tag;
+
+	if (v == NULL || json_is_null(v) || json_is_boolean(v))
+		return; /* singletons */
+	tag = (const unsigned long long *)((const char *)v - JSON_HDR);
+	if (tag[0] != JSON_FROM_ARENA)
+		json_decref(v);
 }
 
 void req_own_json(struct req *r, json_t *v)
