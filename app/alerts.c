@@ -22,6 +22,7 @@
 #include "router.h"
 #include "sbuf.h"
 #include "ticketctx.h"
+#include "timers.h"
 #include "view.h"
 #include "banned.h"
 
@@ -422,6 +423,7 @@ static enum td_err resolve_ticket(struct req *r, const struct alert *a,
 	json_t *after;
 	PGresult *res;
 	enum td_err err;
+	int discarded;
 
 	*closed = false;
 	params[0] = req_id(r, id);
@@ -434,8 +436,12 @@ static enum td_err resolve_ticket(struct req *r, const struct alert *a,
 	if (err != TD_OK || PQntuples(res) != 1)
 		return err;
 	*closed = true;
-	after = json_pack("{s:s, s:s}", "status", "closed", "reason",
-			  "alert resolved");
+	/* Running timers on it are discarded, each audited on the ticket. */
+	err = timers_discard_for_ticket(r, id, &discarded);
+	if (err != TD_OK)
+		return err;
+	after = json_pack("{s:s, s:s, s:i}", "status", "closed", "reason",
+			  "alert resolved", "timers_discarded", discarded);
 	req_own_json(r, after);
 	return audit_write(r, "ticket.close", "ticket", id, NULL, after);
 }

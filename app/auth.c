@@ -27,10 +27,21 @@
 static const char sql_session[] =
 	"SELECT s.id, s.csrf_token, s.mfa_pending, u.id, u.role, u.name,"
 	" u.email, t.name, t.slug, t.currency,"
-	" s.last_seen_at < now() - interval '1 minute'"
+	" s.last_seen_at < now() - interval '1 minute',"
+	/* The running timer for the nav bar, with no query of its own. */
+	" tm.ticket_id, tk.number,"
+	" to_char(tm.started_at AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	" to_char(least(tm.began_at, tm.started_at) AT TIME ZONE"
+	" coalesce(u.time_zone, t.time_zone), 'HH24:MI'),"
+	" tm.banked_seconds, tm.paused_at IS NOT NULL"
 	" FROM sessions s"
 	" JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
 	" JOIN tenants t ON t.id = s.tenant_id"
+	" LEFT JOIN timers tm ON tm.tenant_id = s.tenant_id"
+	" AND tm.user_id = s.user_id"
+	" LEFT JOIN tickets tk ON tk.tenant_id = tm.tenant_id"
+	" AND tk.id = tm.ticket_id"
 	" WHERE s.token_hash = $1 AND s.expires_at > now()"
 	" AND s.last_seen_at > now() - make_interval(mins => $2::int)"
 	" AND u.active";
@@ -288,6 +299,15 @@ static enum td_err session(struct req *r, const char *cookie)
 	a->name = arena_strdup(r->arena, db_text(res, 0, 5));
 	a->email = arena_strdup(r->arena, db_text(res, 0, 6));
 	fill_tenant(a, r, res, 7);
+	if (!db_isnull(res, 0, 11)) {
+		a->timer_ticket_id = db_int(res, 0, 11);
+		a->timer_ticket_number = db_int(res, 0, 12);
+		a->timer_started_iso =
+			arena_strdup(r->arena, db_text(res, 0, 13));
+		a->timer_since = arena_strdup(r->arena, db_text(res, 0, 14));
+		a->timer_banked = db_int(res, 0, 15);
+		a->timer_paused = db_bool(res, 0, 16);
+	}
 	if (!strcmp(db_text(res, 0, 10), "t")) {
 		params[0] = arena_printf(r->arena, "%" PRId64, a->session_id);
 		return req_query(r, sql_session_touch, 1, params, NULL);

@@ -45,6 +45,13 @@ struct auth {
 	const char *tenant_slug;
 	const char *currency;
 	const char *csrf; /* the session's CSRF token, or the anonymous one */
+	/* A session user's running timer (ticket id 0: none), for the nav. */
+	int64_t timer_ticket_id;
+	int64_t timer_ticket_number;
+	const char *timer_started_iso; /* UTC, "2026-03-02T09:30:00Z" */
+	const char *timer_since;       /* local "09:30" */
+	int64_t timer_banked;	       /* seconds before the running stretch */
+	bool timer_paused;	       /* a passive timer, paused */
 };
 
 #define AUTH_SESSION_COOKIE "td_session"

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "clientctx.h"
 #include "clients.h"
+#include "contracts.h"
 #include "db.h"
 #include "form.h"
 #include "http.h"
@@ -107,6 +108,11 @@ static const char sql_list_assets[] = LIST_COLUMNS LIST_INNER
  * and sorts the whole table instead of walking an index. Planned with the
  * values (for the rest of this transaction only), they fold away.
  */
+static const char sql_client_history[] =
+	"SELECT (SELECT count(*) FROM tickets WHERE tenant_id = app_tenant()"
+	"  AND client_id = $1),"
+	" (SELECT count(*) FROM contracts WHERE tenant_id = app_tenant()"
+	"  AND client_id = $1)";
 static const char sql_custom_plans[] =
 	"SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 /* Kept by a trigger (sql/0004): no scan of every client per page view. */
@@ -1844,6 +1850,10 @@ enum td_err clients_show(struct req *r)
 		if (err != TD_OK)
 			return err;
 	}
+	/* The client's contracts and its block status (contracts.c). */
+	err = contracts_client_json(r, id, req_view(r));
+	if (err != TD_OK)
+		return err;
 	page(r, c.name, "clients/show");
 	return TD_OK;
 }
@@ -1961,6 +1971,12 @@ enum td_err clients_restore(struct req *r)
  * when it has assets, was merged, or had others merged into it. Its
  * contacts, sites, domains, links and enrollment tokens go with it.
  */
+/* "1 ticket", "3 contracts". */
+static const char *plural(struct req *r, long n, const char *what)
+{
+	return arena_printf(r->arena, "%ld %s%s", n, what, n == 1 ? "" : "s");
+}
+
 enum td_err clients_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
@@ -1968,7 +1984,7 @@ enum td_err clients_delete(struct req *r)
 	long contacts = 0, sites = 0, domains = 0, tokens = 0;
 	json_t *before;
 	json_int_t assets;
-	PGresult *res;
+	PGresult *res, *hist;
 	enum td_err err;
 	const char *name;
 
@@ -1997,6 +2013,20 @@ enum td_err clients_delete(struct req *r)
 					   "other clients were merged into %s: "
 					   "archive it instead",
 					   name));
+	/* Tickets and contracts are history that billing and SLAs point at. */
+	err = req_query(r, sql_client_history, 1, params, &hist);
+	if (err != TD_OK)
+		return err;
+	if (db_int(hist, 0, 0) > 0 || db_int(hist, 0, 1) > 0)
+		return refuse(
+			r, clients_show,
+			arena_printf(r->arena,
+				     "%s has %s: archive it instead", name,
+				     db_int(hist, 0, 0) > 0 ?
+					     plural(r, db_int(hist, 0, 0),
+						    "ticket") :
+					     plural(r, db_int(hist, 0, 1),
+						    "contract")));
 	before = client_snapshot(r, res, id);
 	json_object_set_new(before, "contacts",
 			    json_integer(int_at(res, 0, C_N_CONTACTS)));
@@ -2549,11 +2579,6 @@ static enum td_err merge_rest(struct req *r, const char *const *p,
 	if (err == TD_OK)
 		err = req_query(r, sql_merge_close, 2, p, NULL);
 	return err;
-}
-
-static const char *plural(struct req *r, long n, const char *what)
-{
-	return arena_printf(r->arena, "%ld %s%s", n, what, n == 1 ? "" : "s");
 }
 
 /* "Merged B into A: moved ...; resolved ...". */

@@ -12,6 +12,7 @@
 #include "migrate.h"
 #include "seed.h"
 #include "serve.h"
+#include "slasweep.h"
 #include "banned.h"
 
 static const char usage[] =
@@ -29,6 +30,8 @@ static const char usage[] =
 	"                  (prints the invite link)\n"
 	"  apikey create   --tenant SLUG --name NAME --role ROLE\n"
 	"                  (prints the key alone)\n"
+	"  sla-sweep       raise due SLA warnings and breaches once (run\n"
+	"                  every minute by tallydesk-sla-sweep.timer)\n"
 	"  version         print the version\n"
 	"  help            print this help\n"
 	"\n"
@@ -101,7 +104,8 @@ int main(int argc, char **argv)
 		return bad_usage("no mode given", "");
 	if (strcmp(mode, "serve") && strcmp(mode, "migrate") &&
 	    strcmp(mode, "seed-demo") && strcmp(mode, "tenant") &&
-	    strcmp(mode, "user") && strcmp(mode, "apikey"))
+	    strcmp(mode, "user") && strcmp(mode, "apikey") &&
+	    strcmp(mode, "sla-sweep"))
 		return bad_usage("unknown mode", mode);
 	argc -= i;
 	argv += i;
@@ -132,6 +136,8 @@ int main(int argc, char **argv)
 		rc = seed_demo(&conf, password ? password : "demo-password");
 	} else if (!strcmp(mode, "tenant")) {
 		rc = cli_tenant(&conf, argc, argv);
+	} else if (!strcmp(mode, "sla-sweep")) {
+		rc = slasweep_run(&conf, argc, argv);
 	} else if (!strcmp(mode, "user")) {
 		rc = cli_user(&conf, argc, argv);
 	} else {

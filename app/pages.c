@@ -154,6 +154,37 @@ enum td_err pages_placeholder(struct req *r)
 
 /* GET /bench/list — a realistic 50-row page from PostgreSQL, for ./dev bench.
  */
+/* GET /reports (managers): the reports there are, each with its CSV. */
+enum td_err pages_reports(struct req *r)
+{
+	static const struct {
+		const char *name, *href, *csv, *about;
+	} reports[] = {
+		{ "SLA hit rate", "/reports/sla", "/reports/sla.csv",
+		  "Responses and resolutions on time, by client, tier and "
+		  "priority, for a period." },
+		{ "Block hours", "/reports/blocks", "/reports/blocks.csv",
+		  "Hours used of each block-hours contract, cycle by cycle, "
+		  "and where they ran over." },
+		{ "Time", "/reports/time", "/reports/time.csv",
+		  "Billable, internal and pre-paid time by technician, client "
+		  "and ticket type; logged against billed." },
+	};
+	json_t *v = req_view(r), *list = json_array();
+	size_t i;
+
+	for (i = 0; i < sizeof(reports) / sizeof(reports[0]); i++)
+		json_array_append_new(
+			list, json_pack("{s:s, s:s, s:s, s:s}", "name",
+					reports[i].name, "href", reports[i].href,
+					"csv", reports[i].csv, "about",
+					reports[i].about));
+	json_object_set_new(v, "title", json_string("Reports"));
+	json_object_set_new(v, "reports", list);
+	r->view_name = "reports/index";
+	return TD_OK;
+}
+
 enum td_err pages_bench_list(struct req *r)
 {
 	static const char *const keys[] = { "id",      "name",	   "client",

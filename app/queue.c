@@ -50,7 +50,9 @@
 	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type," \
 	" extract(epoch FROM now() - t.updated_at)::bigint,"                   \
 	" to_char(t.updated_at AT TIME ZONE 'UTC',"                            \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"          \
+	" sla_state(t::tickets), extract(epoch FROM"                           \
+	" sla_next_due(t::tickets) - now())::bigint,"
 /*
  * With search words the tickets come from a fenced subquery (OFFSET 0) of
  * the matching ids, so the planner sorts those few rows instead of walking
@@ -84,7 +86,8 @@
 							    SEARCH_FROM; typed \
 							    here for all. */   \
 	" AND ($9::text IS NULL OR $9::text IS NOT NULL)"                      \
-	" AND ($13::text IS NULL OR t.queue = $13::text)"
+	" AND ($13::text IS NULL OR t.queue = $13::text)"                      \
+	" AND ($14::text IS NULL OR sla_state(t::tickets) = $14::text)"
 /*
  * The two lists people open most — every open ticket, and their own —
  * have no optional filters: the absent ones are one-time checks, not ORs,
@@ -95,7 +98,8 @@
 	" WHERE t.tenant_id = app_tenant() AND " status                         \
 	" AND " assignee " AND $2::int IS NULL AND $3::bigint[] IS NULL"       \
 	" AND NOT $5::boolean AND $6::text IS NULL AND $7::text IS NULL"       \
-	" AND $8::text IS NULL AND $9::text IS NULL AND $13::text IS NULL"
+	" AND $8::text IS NULL AND $9::text IS NULL AND $13::text IS NULL"     \
+	" AND $14::text IS NULL"
 #define ANY_STATUS	  "t.status = ANY($1::text[])"
 /* Exactly the open ones, spelt so the open-ticket indexes (0013) apply. */
 #define OPEN_STATUS	  "t.status <> 'closed' AND $1::text[] IS NOT NULL"
@@ -134,6 +138,18 @@
 		     " AND ($10::text IS NULL OR (t.number, t.id) >"           \
 		     " ($10::bigint, $11::bigint))"                            \
 		     " ORDER BY t.number, t.id LIMIT $12::int"
+/*
+ * Most urgent first: the next SLA due time, tickets without one last. The
+ * key is that time in microseconds (digits only, like every other key).
+ */
+#define SLA_DUE                                                                \
+	"coalesce((extract(epoch FROM sla_next_due(t::tickets)) * 1000000)"    \
+	"::bigint, 9223372036854775807)"
+#define LIST_SLA(from, filters)                                                \
+	LIST_COLUMNS " " SLA_DUE "::text" from filters                         \
+		     " AND ($10::text IS NULL OR (" SLA_DUE ", t.id) >"        \
+		     " ($10::bigint, $11::bigint))"                            \
+		     " ORDER BY " SLA_DUE ", t.id LIMIT $12::int"
 
 static const char sql_list_updated[] = LIST_UPDATED(LIST_FROM, LIST_FILTERS);
 static const char sql_list_created[] = LIST_CREATED(LIST_FROM, LIST_FILTERS);
@@ -171,6 +187,13 @@ static const char sql_open_mine_priority[] =
 	LIST_PRIORITY(LIST_FROM, LIST_FILTERS_OPEN_MINE);
 static const char sql_open_mine_number[] =
 	LIST_NUMBER(LIST_FROM, LIST_FILTERS_OPEN_MINE);
+static const char sql_list_sla[] = LIST_SLA(LIST_FROM, LIST_FILTERS);
+static const char sql_search_sla[] = LIST_SLA(SEARCH_FROM, LIST_FILTERS);
+static const char sql_all_sla[] = LIST_SLA(LIST_FROM, LIST_FILTERS_ALL);
+static const char sql_mine_sla[] = LIST_SLA(LIST_FROM, LIST_FILTERS_MINE);
+static const char sql_open_sla[] = LIST_SLA(LIST_FROM, LIST_FILTERS_OPEN);
+static const char sql_open_mine_sla[] =
+	LIST_SLA(LIST_FROM, LIST_FILTERS_OPEN_MINE);
 
 /* The board: open columns by rank, then the most recently closed. */
 static const char sql_board_open[] =
@@ -270,6 +293,7 @@ enum queue_sort {
 	SORT_CREATED,
 	SORT_PRIORITY,
 	SORT_NUMBER,
+	SORT_SLA,
 	SORT__MAX
 };
 
@@ -295,6 +319,8 @@ static const struct {
 	{ "number", "Number", sql_list_number, sql_search_number,
 	  sql_all_number, sql_mine_number, sql_open_number,
 	  sql_open_mine_number },
+	{ "sla", "SLA due", sql_list_sla, sql_search_sla, sql_all_sla,
+	  sql_mine_sla, sql_open_sla, sql_open_mine_sla },
 };
 
 /* The list's filters as parsed from the query string. */
@@ -312,6 +338,7 @@ struct queue_filter {
 	const char *type;
 	const char *source;
 	const char *queue;
+	const char *sla; /* breached, at_risk, paused, ok */
 	const char *q;
 	enum queue_sort sort;
 };
@@ -385,6 +412,30 @@ static const char *age_text(struct req *r, int64_t s)
 	return arena_printf(r->arena, "%" PRId64 "d ago", s / 86400);
 }
 
+/* "due in 2h", "overdue 3d": the list only needs a rough idea. */
+static const char *due_text(struct req *r, int64_t s)
+{
+	int64_t a = s < 0 ? -s : s;
+	const char *amount =
+		a < 3600  ? arena_printf(r->arena, "%" PRId64 "m", a / 60) :
+		a < 86400 ? arena_printf(r->arena, "%" PRId64 "h", a / 3600) :
+			    arena_printf(r->arena, "%" PRId64 "d", a / 86400);
+
+	return arena_join(r->arena, s < 0 ? "overdue " : "due in ", amount);
+}
+
+/* The badge of an SLA state (the colours the ticket page uses). */
+static const char *sla_badge(const char *state)
+{
+	if (!strcmp(state, "breached"))
+		return "badge-p1";
+	if (!strcmp(state, "at_risk"))
+		return "badge-p2";
+	if (!strcmp(state, "ok") || !strcmp(state, "met"))
+		return "badge-on";
+	return "badge-off";
+}
+
 /* A text column, as it came (PostgreSQL sends valid UTF-8). */
 static void put_text(json_t *o, const char *key, const PGresult *res, int i,
 		     int col)
@@ -443,6 +494,12 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 	put_text(o, "updated_at", res, i, 12);
 	put_text(o, "source", res, i, 13);
 	put(o, "board_rank", json_real(strtod(db_text(res, i, 14), NULL)));
+	put_text(o, "sla_state", res, i, 15);
+	put(o, "sla_label", db_isnull(res, i, 16) ?
+				    json_null() :
+				    json_string_nocheck(due_text(
+					    r, db_int(res, i, 16))));
+	put(o, "sla_class", json_string_nocheck(sla_badge(db_text(res, i, 15))));
 	return o;
 }
 
@@ -480,6 +537,8 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	static const char *const sources[] = { "email", "portal", "alert",
 					       "phone", "manual", "api",
 					       NULL };
+	static const char *const slas[] = { "breached", "at_risk", "paused",
+					    "ok", NULL };
 	const char *s;
 	bool any = false;
 	enum ticket_status st;
@@ -538,6 +597,9 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	f->source = query_param(r, "source");
 	if (f->source != NULL && !one_of(f->source, sources))
 		form_error(r, "source", "not a ticket source");
+	f->sla = query_param(r, "sla");
+	if (f->sla != NULL && !one_of(f->sla, slas))
+		form_error(r, "sla", "choose breached, at_risk, paused or ok");
 	f->queue = query_param(r, "queue");
 	if (f->queue != NULL && http_utf8_len(f->queue) > 60)
 		form_error(r, "queue", "not a queue");
@@ -550,8 +612,8 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 				break;
 		if (k == SORT__MAX)
 			form_error(r, "sort",
-				   "sort by updated, created, priority or "
-				   "number");
+				   "sort by updated, created, priority, number "
+				   "or sla");
 		else
 			f->sort = (enum queue_sort)k;
 	}
@@ -570,6 +632,7 @@ static void filter_params(struct req *r, const struct queue_filter *f,
 	params[7] = f->source;
 	params[8] = f->q;
 	params[12] = f->queue;
+	params[13] = f->sla;
 }
 
 static json_t *filter_json(const struct queue_filter *f)
@@ -583,12 +646,13 @@ static json_t *filter_json(const struct queue_filter *f)
 					      json_string(ticketctx_status_key(
 						      (enum ticket_status)i)));
 	o = json_pack("{s:o, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?,"
-		      " s:s?, s:s}",
+		      " s:s?, s:s?, s:s}",
 		      "status", st, "priority", f->priority, "client_id",
 		      f->client_id, "client",
 		      f->client_name != NULL ? f->client_name : f->client,
 		      "assignee", f->assignee, "tag", f->tag, "type", f->type,
-		      "source", f->source, "queue", f->queue, "q", f->q, "sort",
+		      "source", f->source, "queue", f->queue, "sla", f->sla,
+		      "q", f->q, "sort",
 		      sorts[f->sort].key);
 	return o;
 }
@@ -750,6 +814,13 @@ static void add_flags(struct req *r, const struct queue_filter *f)
 			  f->type != NULL && !strcmp(f->type, "incident"),
 			  "project",
 			  f->type != NULL && !strcmp(f->type, "project")));
+	json_object_set_new(
+		v, "sla_on",
+		json_pack("{s:b, s:b, s:b, s:b}", "breached",
+			  f->sla != NULL && !strcmp(f->sla, "breached"),
+			  "at_risk", f->sla != NULL && !strcmp(f->sla, "at_risk"),
+			  "paused", f->sla != NULL && !strcmp(f->sla, "paused"),
+			  "ok", f->sla != NULL && !strcmp(f->sla, "ok")));
 	json_object_set_new(v, "query", json_string(r->query));
 	json_object_set_new(
 		v, "return_to",
@@ -772,7 +843,7 @@ static enum td_err list_sql(struct req *r, const struct queue_filter *f,
 
 	if (f->priority == NULL && f->client_ids == NULL && !f->unassigned &&
 	    f->tag == NULL && f->type == NULL && f->source == NULL &&
-	    f->q == NULL && f->queue == NULL &&
+	    f->q == NULL && f->queue == NULL && f->sla == NULL &&
 	    (f->assignee_id == NULL || only_mine)) {
 		open = f->status[TICKET_NEW] && f->status[TICKET_IN_PROGRESS] &&
 		       f->status[TICKET_WAITING] && !f->status[TICKET_CLOSED];
@@ -790,7 +861,7 @@ static enum td_err list_sql(struct req *r, const struct queue_filter *f,
 
 static enum td_err list_page(struct req *r, bool mine)
 {
-	const char *after = clientctx_after(r), *params[13], *next, *sql;
+	const char *after = clientctx_after(r), *params[14], *next, *sql;
 	const char *key = NULL, *cid = NULL;
 	struct queue_filter f;
 	json_t *v = req_view(r), *rows = json_array();
@@ -825,7 +896,7 @@ static enum td_err list_page(struct req *r, bool mine)
 	params[11] = arena_printf(r->arena, "%d", limit + 1);
 	err = list_sql(r, &f, &sql);
 	if (err == TD_OK)
-		err = req_query(r, sql, 13, params, &res);
+		err = req_query(r, sql, 14, params, &res);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
@@ -835,7 +906,7 @@ static enum td_err list_page(struct req *r, bool mine)
 	if (n > limit) {
 		next = arena_printf(r->arena, "%s.%s",
 				    db_text(res, limit - 1, 0),
-				    db_text(res, limit - 1, 15));
+				    db_text(res, limit - 1, PQnfields(res) - 1));
 		json_object_set_new(v, "next", json_string(next));
 		json_object_set_new(
 			v, "next_url",
@@ -868,7 +939,7 @@ enum td_err queue_mine(struct req *r)
  */
 enum td_err queue_board(struct req *r)
 {
-	const char *params[13];
+	const char *params[14];
 	struct queue_filter f;
 	json_t *v = req_view(r), *cols = json_array(), *col, *cards;
 	PGresult *res[2];
@@ -877,7 +948,7 @@ enum td_err queue_board(struct req *r)
 	const char *st;
 
 	read_filter(r, &f, false);
-	f.priority = f.tag = f.type = f.source = f.q = NULL;
+	f.priority = f.tag = f.type = f.source = f.q = f.sla = NULL;
 	err = resolve_clients(r, &f);
 	if (err != TD_OK)
 		return err;
@@ -901,12 +972,12 @@ enum td_err queue_board(struct req *r)
 	params[11] = arena_printf(r->arena, "%d", BOARD_OPEN_MAX);
 	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
 	if (err == TD_OK)
-		err = req_query(r, sql_board_open, 13, params, &res[0]);
+		err = req_query(r, sql_board_open, 14, params, &res[0]);
 	if (err != TD_OK)
 		return err;
 	params[0] = "{closed}";
 	params[11] = arena_printf(r->arena, "%d", BOARD_CLOSED);
-	err = req_query(r, sql_board_closed, 13, params, &res[1]);
+	err = req_query(r, sql_board_closed, 14, params, &res[1]);
 	if (err != TD_OK)
 		return err;
 	for (s = 0; s < TICKET_STATUS__MAX; s++) {

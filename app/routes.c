@@ -11,6 +11,7 @@
 #include "clients.h"
 #include "comments.h"
 #include "contacts.h"
+#include "contracts.h"
 #include "imports.h"
 #include "pages.h"
 #include "queue.h"
@@ -18,8 +19,11 @@
 #include "routes.h"
 #include "settings.h"
 #include "sites.h"
+#include "sla.h"
 #include "tickets.h"
 #include "ticketsettings.h"
+#include "timeentries.h"
+#include "timers.h"
 #include "banned.h"
 
 #define GET	 (HTTP_GET | HTTP_HEAD)
@@ -79,6 +83,14 @@ static const struct route table[] = {
 	  ADMINS },
 	{ GET, "/settings/alerts", alerts_settings, ADMINS },
 	{ POST, "/settings/alerts", alerts_settings_save, ADMINS },
+	{ GET, "/settings/sla", sla_settings, ADMINS },
+	{ POST, "/settings/sla", sla_tier_create, ADMINS },
+	{ GET, "/settings/sla/:id", sla_tier_edit, ADMINS },
+	{ POST, "/settings/sla/:id", sla_tier_update, ADMINS },
+	{ POST, "/settings/sla/:id/delete", sla_tier_delete, ADMINS },
+	{ POST, "/settings/sla/:id/holidays", sla_holiday_add, ADMINS },
+	{ POST, "/settings/sla/:id/holidays/:holiday_id/delete",
+	  sla_holiday_delete, ADMINS },
 	{ GET, "/clients/:id/maintenance", alerts_windows, STAFF },
 	{ POST, "/clients/:id/maintenance", alerts_window_create, MANAGERS },
 	{ POST, "/maintenance/:id/delete", alerts_window_delete, MANAGERS },
@@ -132,10 +144,48 @@ static const struct route table[] = {
 	{ HTTP_PUT, "/agent/assets/:external", agent_asset_put, AGENTS },
 	{ HTTP_DELETE, "/agent/assets/:external", agent_asset_delete, AGENTS },
 	{ POST, "/agent/assets", agent_assets_bulk, AGENTS },
-	{ GET, "/contracts", pages_placeholder, STAFF },
+	{ GET, "/contracts", contracts_list, STAFF },
+	{ POST, "/contracts", contracts_create, MANAGERS },
+	{ GET, "/contracts/new", contracts_new, MANAGERS },
+	{ GET, "/contracts/:id", contracts_show, STAFF },
+	{ POST, "/contracts/:id", contracts_update, MANAGERS },
+	{ GET, "/contracts/:id/edit", contracts_edit, MANAGERS },
+	{ POST, "/contracts/:id/end", contracts_end, MANAGERS },
+	{ POST, "/contracts/:id/void", contracts_void, ADMINS },
+	{ POST, "/contracts/:id/lines", contracts_line_add, MANAGERS },
+	{ POST, "/contracts/:id/lines/:line_id", contracts_line_update,
+	  MANAGERS },
+	{ POST, "/contracts/:id/lines/:line_id/delete", contracts_line_delete,
+	  MANAGERS },
+	{ GET, "/clients/:id/contracts", contracts_client_list, STAFF },
+	{ GET, "/reports/blocks", contracts_blocks_report, MANAGERS },
+	{ GET, "/reports/blocks.csv", contracts_blocks_csv, MANAGERS },
 	{ GET, "/invoices", pages_placeholder, MANAGERS },
-	{ GET, "/time", pages_placeholder, STAFF },
-	{ GET, "/reports", pages_placeholder, MANAGERS },
+	{ GET, "/time", timeentries_page, STAFF },
+	{ POST, "/tickets/:id/timer", timers_start, STAFF },
+	{ POST, "/tickets/:id/time", timeentries_create, STAFF },
+	{ GET, "/timer", timers_show, STAFF },
+	{ POST, "/timer/stop", timers_stop, STAFF },
+	{ POST, "/timer/discard", timers_discard, STAFF },
+	{ POST, "/timer/pause", timers_pause, STAFF },
+	{ POST, "/time/passive", timeentries_passive_save, STAFF },
+	{ POST, "/time/entries", timeentries_create, STAFF },
+	{ GET, "/time/entries/:id", timeentries_show, STAFF },
+	{ POST, "/time/entries/:id", timeentries_update, STAFF },
+	{ POST, "/time/entries/:id/delete", timeentries_delete, STAFF },
+	{ GET, "/time/bulk", timeentries_bulk_form, STAFF },
+	{ POST, "/time/bulk", timeentries_bulk, STAFF },
+	{ GET, "/time/approvals", timeentries_approvals, MANAGERS },
+	{ POST, "/time/approvals", timeentries_review, MANAGERS },
+	{ GET, "/time/missing", timeentries_missing, MANAGERS },
+	{ GET, "/reports/time", timeentries_report, MANAGERS },
+	{ GET, "/reports/time.csv", timeentries_report_csv, MANAGERS },
+	{ GET, "/settings/time", timeentries_settings, ADMINS },
+	{ POST, "/settings/time", timeentries_settings_save, ADMINS },
+	{ POST, "/settings/users/:id/rates", timeentries_rates_save, ADMINS },
+	{ GET, "/reports", pages_reports, MANAGERS },
+	{ GET, "/reports/sla", sla_report, MANAGERS },
+	{ GET, "/reports/sla.csv", sla_report_csv, MANAGERS },
 
 	{ GET, "/settings", settings_workspace, ADMINS },
 	{ POST, "/settings", settings_workspace_save, ADMINS },

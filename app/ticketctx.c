@@ -14,6 +14,7 @@
 #include "form.h"
 #include "req.h"
 #include "ticketctx.h"
+#include "timers.h"
 #include "banned.h"
 
 static const char sql_load[] =
@@ -71,6 +72,11 @@ static const char sql_merge_alert_count[] =
 	"UPDATE tickets SET alert_occurrences = alert_occurrences +"
 	" (SELECT alert_occurrences FROM tickets WHERE tenant_id = app_tenant()"
 	" AND id = $1) WHERE tenant_id = app_tenant() AND id = $2";
+/* Time already on an issued invoice stays where it was billed. */
+static const char sql_merge_time[] =
+	"UPDATE time_entries SET ticket_id = $2"
+	" WHERE tenant_id = app_tenant() AND ticket_id = $1"
+	" AND invoice_line_id IS NULL";
 static const char sql_merge_close[] =
 	"UPDATE tickets SET status = 'closed', closed_at = now(),"
 	" merged_into = $2 WHERE tenant_id = app_tenant() AND id = $1";
@@ -333,7 +339,7 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 	json_t *a_src, *a_dst;
 	PGresult *res;
 	enum td_err err;
-	int i;
+	int i, discarded;
 
 	if (target == id)
 		return req_fail(r, TD_ECONFLICT,
@@ -360,6 +366,8 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 	if (err == TD_OK)
 		err = req_query(r, sql_merge_alert_count, 2, params, NULL);
 	if (err == TD_OK)
+		err = req_query(r, sql_merge_time, 2, params, NULL);
+	if (err == TD_OK)
 		err = ticketctx_note(
 			r, target,
 			arena_printf(r->arena, "Merged from T-%" PRId64, nums[0]));
@@ -369,6 +377,9 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 			arena_printf(r->arena, "Merged into T-%" PRId64, nums[1]));
 	if (err == TD_OK)
 		err = req_query(r, sql_merge_close, 2, params, NULL);
+	/* The duplicate is closed: a timer still running on it is discarded. */
+	if (err == TD_OK)
+		err = timers_discard_for_ticket(r, id, &discarded);
 	if (err == TD_OK)
 		err = ticketctx_touch(r, id, false);
 	if (err == TD_OK)

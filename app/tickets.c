@@ -15,13 +15,16 @@
 #include "arena.h"
 #include "audit.h"
 #include "auth.h"
+#include "contracts.h"
 #include "db.h"
 #include "form.h"
 #include "http.h"
 #include "req.h"
 #include "sbuf.h"
+#include "sla.h"
 #include "ticketctx.h"
 #include "tickets.h"
+#include "timers.h"
 #include "banned.h"
 
 #define CHOICES 500
@@ -794,6 +797,8 @@ static const char *event_label(const char *action)
 		{ "ticket.close", "closed the ticket" },
 		{ "ticket.reopen", "reopened the ticket" },
 		{ "ticket.merge", "merged" },
+		{ "ticket.split", "split a comment off" },
+		{ "time.timer_discard", "had a running timer discarded" },
 	};
 	size_t i;
 
@@ -951,6 +956,11 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return err;
 	t = ticket_json(r, res);
 	json_object_set_new(v, "ticket", t);
+	err = sla_ticket_json(r, id, t);
+	if (err == TD_OK)
+		err = contracts_block_json(r, db_int(res, 0, T_CLIENT), v);
+	if (err != TD_OK)
+		return err;
 	json_object_set_new(
 		v, "title",
 		json_string(arena_printf(r->arena, "%s %s", ref(r, ref_.number),
@@ -964,8 +974,12 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return err;
 	json_object_set_new(v, "has_loose_files",
 			    json_boolean(json_array_size(files) > 0));
-	/* XXX: #time-tracking fills this in. */
-	json_object_set_new(v, "time_entries", json_array());
+	err = timers_ticket_json(r, id, t);
+	if (err == TD_OK)
+		err = timers_timeline(r, id, list);
+	if (err != TD_OK)
+		return err;
+	json_object_set(v, "time_entries", json_object_get(t, "time_entries"));
 	if (r->want_json)
 		return TD_OK;
 	prio = (int)db_int(res, 0, T_PRIORITY);
@@ -1191,28 +1205,24 @@ enum td_err tickets_update(struct req *r)
 /* ------------------------------------------------------------------ */
 /* Close, reopen, merge                                                 */
 
-/*
- * Minutes of time logged on the ticket.
- * XXX: #time-tracking: time entries do not exist yet, so this is 0 and
- * every close asks for confirm_no_time.
- */
+/* Minutes of time logged on the ticket (committed and pending). */
 static enum td_err time_logged_minutes(struct req *r, int64_t id,
 				       int64_t *minutes)
 {
-	(void)r;
-	(void)id;
-	*minutes = 0;
-	return TD_OK;
+	return timers_ticket_minutes(r, id, minutes);
 }
 
 /*
  * POST /tickets/:id/close [confirm_no_time] — 303 to the ticket (API:
  * {ticket}); 409 when already closed, or when no time is logged and
  * confirm_no_time is not set (browsers get the page with a prompt).
+ * Running timers on it are discarded, and the flash (API:
+ * timers_discarded) says so.
  */
 enum td_err tickets_close(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), minutes;
+	int discarded;
 	const char *params[2];
 	struct ticket_ref t;
 	json_t *after;
@@ -1247,6 +1257,8 @@ enum td_err tickets_close(struct req *r)
 	err = req_query(r, sql_close, 2, params, NULL);
 	if (err == TD_OK)
 		err = ticketctx_touch(r, id, false);
+	if (err == TD_OK)
+		err = timers_discard_for_ticket(r, id, &discarded);
 	if (err != TD_OK)
 		return err;
 	after = json_pack("{s:s, s:b}", "status", "closed",
@@ -1255,9 +1267,20 @@ enum td_err tickets_close(struct req *r)
 	err = audit_write(r, "ticket.close", "ticket", id, NULL, after);
 	if (err != TD_OK)
 		return err;
-	if (r->want_json)
+	if (r->want_json) {
+		json_object_set_new(req_view(r), "timers_discarded",
+				    json_integer(discarded));
 		return show_page(r, id);
-	done(r, arena_printf(r->arena, "%s closed.", ref(r, t.number)),
+	}
+	done(r,
+	     discarded == 0 ?
+		     arena_printf(r->arena, "%s closed.", ref(r, t.number)) :
+		     arena_printf(r->arena,
+				  "%s closed. %d running timer%s on it %s "
+				  "discarded; that time was not logged.",
+				  ref(r, t.number), discarded,
+				  discarded == 1 ? "" : "s",
+				  discarded == 1 ? "was" : "were"),
 	     ticket_url(r, id));
 	return TD_OK;
 }

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,25 @@ static void take_flash(struct req *r, json_t *list)
 		list, json_pack("{s:s, s:s}", "kind", kind, "text", text));
 }
 
+/* The caller's running timer for the top bar (from the session lookup). */
+static void add_timer(struct req *r, json_t *v)
+{
+	const struct auth *a = &r->auth;
+	json_t *t;
+
+	if (a->timer_ticket_id <= 0)
+		return;
+	t = json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:b}", "url",
+		arena_printf(r->arena, "/tickets/%" PRId64, a->timer_ticket_id),
+		"ref",
+		arena_printf(r->arena, "T-%" PRId64, a->timer_ticket_number),
+		"started_at_iso", a->timer_started_iso, "since", a->timer_since,
+		"banked", (json_int_t)a->timer_banked, "paused",
+		a->timer_paused);
+	json_object_set_new(v, "nav_timer", t);
+}
+
 /* Who is signed in, their tenant, and the CSRF token for the page's forms. */
 static void add_caller(struct req *r, json_t *v)
 {
@@ -191,6 +211,7 @@ static void add_caller(struct req *r, json_t *v)
 				    json_pack("{s:s, s:s}", "name",
 					      a->tenant_name, "slug",
 					      a->tenant_slug));
+		add_timer(r, v);
 	}
 	if (r->route == NULL || (r->route->flags & ROUTE_NOTX))
 		return;
@@ -343,6 +364,8 @@ static const struct settings_tab {
 	{ "Asset kinds", "/settings/asset-kinds", ROLE_ADMIN },
 	{ "Tickets", "/settings/tickets", ROLE_ADMIN },
 	{ "Alerts", "/settings/alerts", ROLE_ADMIN },
+	{ "SLA tiers", "/settings/sla", ROLE_ADMIN },
+	{ "Time", "/settings/time", ROLE_ADMIN },
 	{ "Audit log", "/settings/audit", ROLE_ADMIN | ROLE_MANAGER },
 	{ "Security", "/settings/security", ROLE_STAFF },
 };

@@ -152,6 +152,17 @@ def test_archive_restore_delete(demo):
     demo.sql("INSERT INTO assets (tenant_id, client_id, name, kind) SELECT tenant_id, id, 'pc', 'workstation' FROM clients WHERE id=%s", (cid,))
     r = demo.post(f"/api/v1/clients/{cid}/delete", json={}, headers=h)
     assert r.status_code == 409 and "has 1 asset: archive it instead" in r.json()["error"]["message"], r.text
+    # delete with tickets or contracts refused (billing and SLAs point at them)
+    busy = demo.post("/api/v1/clients", json={"name": "Busy"}, headers=h).json()["client"]["id"]
+    assert demo.post("/api/v1/tickets", json={"subject": "x", "client_id": busy}, headers=h).status_code == 201
+    r = demo.post(f"/api/v1/clients/{busy}/delete", json={}, headers=h)
+    assert r.status_code == 409 and "Busy has 1 ticket: archive it instead" in r.json()["error"]["message"], r.text
+    signed = demo.post("/api/v1/clients", json={"name": "Signed"}, headers=h).json()["client"]["id"]
+    r = demo.post("/api/v1/contracts", json={"client_id": signed, "name": "AYCE", "type": "all_you_can_eat",
+                                             "starts_on": "2026-01-01", "flat_fee": "500.00"}, headers=h)
+    assert r.status_code == 201, r.text
+    r = demo.post(f"/api/v1/clients/{signed}/delete", json={}, headers=h)
+    assert r.status_code == 409 and "Signed has 1 contract: archive it instead" in r.json()["error"]["message"], r.text
     other = demo.post("/api/v1/clients", json={"name": "Gone", "domain": "gone.org"}, headers=h).json()["client"]["id"]
     demo.sql("INSERT INTO contacts (tenant_id, client_id, name, email) SELECT tenant_id, id, 'Bob', 'b@gone.org' FROM clients WHERE id=%s", (other,))
     demo.sql("INSERT INTO sites (tenant_id, client_id, name) SELECT tenant_id, id, 'HQ' FROM clients WHERE id=%s", (other,))

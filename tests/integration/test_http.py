@@ -226,3 +226,14 @@ def test_hsts_is_sent_only_to_clients_on_tls(app):
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
     headers, _ = fcgi_request(app.socket, base)
     assert "Strict-Transport-Security" not in headers
+
+
+def test_reports_page_lists_every_report_and_each_opens(app, signed_in):
+    r = signed_in.get("/reports")
+    assert r.status_code == 200
+    for name, href in [("SLA hit rate", "/reports/sla"), ("Block hours", "/reports/blocks"),
+                       ("Time", "/reports/time")]:
+        assert name in r.text and f'href="{href}"' in r.text
+        assert signed_in.get(href).status_code == 200
+        csv = signed_in.get(href + ".csv")
+        assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")

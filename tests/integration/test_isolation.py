@@ -33,13 +33,21 @@ TABLE_OF = [
     (r"^/attachments/:id", {"id": "ticket_attachments"}),
     (r"^/maintenance/:id", {"id": "maintenance_windows"}),
     (r"^/settings/queues/:id", {"id": "ticket_queues"}),
+    (r"^/settings/sla/:id/holidays/:holiday_id", {"id": "sla_tiers", "holiday_id": "sla_holidays"}),
+    (r"^/settings/sla/:id", {"id": "sla_tiers"}),
+    (r"^/time/entries/:id", {"id": "time_entries"}),
+    (r"^/contracts/:id/lines/:line_id", {"id": "contracts", "line_id": "contract_lines"}),
+    (r"^/contracts/:id", {"id": "contracts"}),
 ]
 TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",
                  "client_domains", "client_links", "contacts", "sites", "assets",
                  "asset_history", "enrollment_tokens", "import_batches", "tickets",
                  "ticket_comments", "ticket_attachments", "blobs", "saved_views",
                  "maintenance_windows", "alert_occurrences", "ticket_queues",
-                 "ticket_status_labels", "audit_log", "tenants"]
+                 "ticket_status_labels", "audit_log", "tenants",
+                 "sla_tiers", "sla_holidays", "sla_events"]
+TENANT_TABLES += ["timers", "time_entries"]
+TENANT_TABLES += ["contracts", "contract_lines"]
 
 
 def routes():
@@ -97,6 +105,12 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO maintenance_windows (tenant_id, client_id, during) VALUES (%s, %s, tstzrange(now(), now() + interval '1 hour'))", (demo, cl))
         c.execute("INSERT INTO ticket_queues (tenant_id, name) VALUES (%s, 'Victim desk')", (demo,))
         c.execute("INSERT INTO ticket_status_labels (tenant_id, status, label) VALUES (%s, 'new', 'Victim new')", (demo,))
+        c.execute("INSERT INTO sla_holidays (tenant_id, tier_id, day, name) SELECT tenant_id, id, '2026-12-25', 'Xmas' FROM sla_tiers WHERE tenant_id = %s AND name = 'Bronze'", (demo,))
+        c.execute("INSERT INTO sla_events (tenant_id, ticket_id, clock, kind, due_at) VALUES (%s, %s, 'response', 'breach', now())", (demo, tk))
+        c.execute("INSERT INTO time_entries (tenant_id, ticket_id, client_id, user_id, started_at, minutes, kind) VALUES (%s, %s, %s, %s, now() - interval '1 hour', 30, 'billable')", (demo, tk, cl, uid))
+        c.execute("INSERT INTO timers (tenant_id, user_id, ticket_id) VALUES (%s, %s, %s)", (demo, uid, tk))
+        ct = c.execute("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, block_minutes, block_fee) VALUES (%s, %s, 'Victim block', 'block_hours', '2025-01-01', 600, 100) RETURNING id", (demo, cl)).fetchone()[0]
+        c.execute("INSERT INTO contract_lines (tenant_id, contract_id, description, quantity_source, quantity, unit_price) VALUES (%s, %s, 'Victim line', 'fixed', 1, 10)", (demo, ct))
     assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
     link = app.run("user", "invite", "--tenant", "rival", "--email", "boss@rival.test",
                    "--role", "admin").stdout.strip()

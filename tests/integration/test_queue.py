@@ -308,3 +308,35 @@ def test_bulk_and_move_reject_bad_input(world):
     r = b.post(f"/tickets/{t['new']}/move", {"status": "nonsense"}, headers=js)
     assert r.status_code == 422
     assert app.sql("SELECT status FROM tickets WHERE id = %s", (t["new"],))[0][0] == "new"
+
+
+def test_sla_filter_sort_and_column(demo):
+    """Tickets get clocks from their tier (sql/0008); the queue filters and sorts by them."""
+    m = Maker(demo)
+    acme = m.client("Acme SLA")
+    with m._conn() as c:
+        old = c.execute(
+            "INSERT INTO tickets (tenant_id, number, subject, client_id, created_at)"
+            " VALUES (%s, 1001, 'Server down for a month', %s, now() - interval '30 days')"
+            " RETURNING id", (m.tenant, acme)).fetchone()[0]
+        fresh = c.execute(
+            "INSERT INTO tickets (tenant_id, number, subject, client_id)"
+            " VALUES (%s, 1002, 'Printer jammed just now', %s) RETURNING id",
+            (m.tenant, acme)).fetchone()[0]
+    b = login(demo)
+    assert ids(b, "/tickets?sla=breached") == [old]
+    assert ids(b, "/tickets?sla=ok") == [fresh]
+    assert ids(b, "/tickets?sla=paused") == []
+    assert ids(b, "/tickets?sort=sla") == [old, fresh]
+    # Keyset pages in SLA order: each ticket exactly once.
+    r = b.get("/api/v1/tickets?sort=sla&limit=1").json()
+    assert [t["id"] for t in r["tickets"]] == [old] and r["next"]
+    r2 = b.get(f"/api/v1/tickets?sort=sla&limit=1&after={r['next']}").json()
+    assert [t["id"] for t in r2["tickets"]] == [fresh]
+    rows = {t["id"]: t for t in b.get("/api/v1/tickets").json()["tickets"]}
+    assert rows[old]["sla_state"] == "breached" and rows[old]["sla_label"].startswith("overdue ")
+    assert rows[fresh]["sla_state"] == "ok" and rows[fresh]["sla_label"].startswith("due in ")
+    page = b.get("/tickets?sla=breached").text
+    assert "overdue" in page and "Server down for a month" in page and "Printer jammed" not in page
+    r = b.get("/api/v1/tickets?sla=late")
+    assert r.status_code == 422 and "breached" in r.json()["error"]["fields"]["sla"]

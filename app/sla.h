@@ -1,0 +1,62 @@
+/* sla.h: SLA tiers (settings), the SLA box of a ticket, the SLA report */
+#ifndef TD_SLA_H
+#define TD_SLA_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+struct req;
+
+/*
+ * The clocks live in PostgreSQL (sql/0008_sla.sql): triggers on tickets set
+ * sla_tier_id (sla_client_tier()), response_due_at, resolution_due_at,
+ * the warning instants (response_warn_at, resolution_warn_at) and
+ * sla_paused_at on every insert and update, whoever writes the row, and
+ * keep sla-sweep's work list (sla_schedule) in step.
+ *
+ * SLA state of a ticket row t for the queue (filter and sort), as SQL:
+ *
+ *   sla_state(t)  -> 'none' | 'breached' | 'paused' | 'at_risk' | 'met' | 'ok'
+ *
+ *   breached: coalesce(t.first_response_at, t.closed_at, t.sla_paused_at,
+ *                      now()) > t.response_due_at
+ *          OR coalesce(t.closed_at, t.sla_paused_at, now())
+ *                      > t.resolution_due_at
+ *   at risk:  not breached, open, not paused, and
+ *             (t.first_response_at IS NULL AND now() >= t.response_warn_at)
+ *          OR now() >= t.resolution_warn_at
+ *   ok:       none of these (and open); 'met': closed in time;
+ *             'paused': waiting on the client with a tier that pauses.
+ *
+ * e.g. "WHERE sla_state(t) = 'breached'" (filter) and
+ * "ORDER BY sla_next_due(t) NULLS LAST" (sort open tickets by the next due
+ * time: the response's until answered, then the resolution's). Both are
+ * SQL functions taking the tickets row ("FROM tickets t").
+ */
+
+/*
+ * Adds "sla" to a ticket's view model: tier, and for "response" and
+ * "resolution" {due_at, state (ok, at_risk, breached, met, paused),
+ * label ("2 h 10 min left", "overdue by 35 min"), css (sla-ok, sla-risk,
+ * sla-breached, sla-met, sla-paused)}. "sla" is null when the ticket has
+ * no tier. The ticket must be the request tenant's (call after loading it).
+ */
+enum td_err sla_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket);
+
+/* Settings: /settings/sla (admins). */
+enum td_err sla_settings(struct req *r);
+enum td_err sla_tier_create(struct req *r);
+enum td_err sla_tier_edit(struct req *r);
+enum td_err sla_tier_update(struct req *r);
+enum td_err sla_tier_delete(struct req *r);
+enum td_err sla_holiday_add(struct req *r);
+enum td_err sla_holiday_delete(struct req *r);
+
+/* Reports: /reports/sla and /reports/sla.csv (managers and admins). */
+enum td_err sla_report(struct req *r);
+enum td_err sla_report_csv(struct req *r);
+
+#endif
