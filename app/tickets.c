@@ -943,17 +943,19 @@ static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 /* The whole ticket page: header, timeline, reply and edit forms. */
 static enum td_err show_page(struct req *r, int64_t id)
 {
-	struct ticket_ref ref_;
+	enum ticket_status status;
+	int64_t number;
 	json_t *v = req_view(r), *t, *list, *files;
 	PGresult *res;
 	enum td_err err;
 	int prio;
 
-	err = ticketctx_load(r, id, false, &ref_);
-	if (err == TD_OK)
-		err = load_row(r, id, &res);
+	/* The row says all ticketctx_load would (one query fewer). */
+	err = load_row(r, id, &res);
 	if (err != TD_OK)
 		return err;
+	number = db_int(res, 0, T_NUMBER);
+	status = ticketctx_status_parse(db_text(res, 0, T_STATUS));
 	t = ticket_json(r, res);
 	json_object_set_new(v, "ticket", t);
 	err = sla_ticket_json(r, id, t);
@@ -963,7 +965,7 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return err;
 	json_object_set_new(
 		v, "title",
-		json_string(arena_printf(r->arena, "%s %s", ref(r, ref_.number),
+		json_string(arena_printf(r->arena, "%s %s", ref(r, number),
 					 db_text(res, 0, T_SUBJECT))));
 	r->view_name = "tickets/show";
 	files = json_array();
@@ -990,7 +992,7 @@ static enum td_err show_page(struct req *r, int64_t id)
 	json_object_set_new(v, "users", list);
 	if (err != TD_OK)
 		return err;
-	json_object_set_new(v, "statuses", status_choices(r, ref_.status));
+	json_object_set_new(v, "statuses", status_choices(r, status));
 	err = ticketctx_queue_choices(r, db_text(res, 0, T_QUEUE), &list);
 	json_object_set_new(v, "queues", list);
 	if (err != TD_OK)
