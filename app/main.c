@@ -22,6 +22,8 @@ static const char usage[] =
 	"  serve           run the FastCGI server (master + workers)\n"
 	"  migrate         apply new database migrations [--quiet]\n"
 	"  seed-demo       create the demo tenant and its users (idempotent)\n"
+	"                  [--password PW] [--sample-data: clients, contracts,\n"
+	"                  tickets and time to look at, into an empty workspace]\n"
 	"                  [--password PW] (default $TALLYDESK_DEMO_PASSWORD\n"
 	"                  or 'demo-password')\n"
 	"  tenant create   --slug SLUG --name NAME [--currency GBP]\n"
@@ -50,7 +52,7 @@ static int bad_usage(const char *what, const char *arg)
 
 /* Options of serve, migrate and seed-demo. */
 static int simple_opts(const char *mode, int argc, char **argv, bool *quiet,
-		       const char **password)
+		       const char **password, bool *sample)
 {
 	int i;
 
@@ -63,6 +65,9 @@ static int simple_opts(const char *mode, int argc, char **argv, bool *quiet,
 				return bad_usage("a value is missing after",
 						 argv[i]);
 			*password = argv[++i];
+		} else if (!strcmp(mode, "seed-demo") &&
+			   !strcmp(argv[i], "--sample-data")) {
+			*sample = true;
 		} else if (argv[i][0] == '-') {
 			return bad_usage("unknown option", argv[i]);
 		} else {
@@ -75,7 +80,7 @@ static int simple_opts(const char *mode, int argc, char **argv, bool *quiet,
 int main(int argc, char **argv)
 {
 	const char *config_path = NULL, *mode = NULL, *password = NULL;
-	bool quiet = false, required;
+	bool quiet = false, sample = false, required;
 	struct config conf;
 	char err[1024];
 	int i, rc;
@@ -111,7 +116,7 @@ int main(int argc, char **argv)
 	argv += i;
 	if (!strcmp(mode, "serve") || !strcmp(mode, "migrate") ||
 	    !strcmp(mode, "seed-demo")) {
-		rc = simple_opts(mode, argc, argv, &quiet, &password);
+		rc = simple_opts(mode, argc, argv, &quiet, &password, &sample);
 		if (rc != 0)
 			return rc;
 	}
@@ -133,7 +138,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "seed-demo")) {
 		if (password == NULL)
 			password = getenv("TALLYDESK_DEMO_PASSWORD");
-		rc = seed_demo(&conf, password ? password : "demo-password");
+		rc = seed_demo(&conf, password ? password : "demo-password",
+			       sample);
 	} else if (!strcmp(mode, "tenant")) {
 		rc = cli_tenant(&conf, argc, argv);
 	} else if (!strcmp(mode, "sla-sweep")) {

@@ -2,6 +2,8 @@
 #ifndef TD_SEED_H
 #define TD_SEED_H
 
+#include <stdbool.h>
+
 struct config;
 
 #define SEED_DEMO_SLUG	"demo"
@@ -9,9 +11,10 @@ struct config;
 
 /*
  * Creates (or leaves as it is) the demo tenant with an admin whose
- * password is password. Safe to run again: creates nothing twice.
- * Returns the process exit status.
+ * password is password, and with sample, a few clients, contracts,
+ * tickets and time to look at (only while it has no clients). Safe to run
+ * again: creates nothing twice. Returns the process exit status.
  */
-int seed_demo(const struct config *conf, const char *password);
+int seed_demo(const struct config *conf, const char *password, bool sample);
 
 #endif

@@ -77,3 +77,31 @@ def test_migrate_against_an_unreachable_database_says_so(tmp_path):
     r = run_bin("migrate", conf=str(conf))
     assert r.returncode == 1
     assert "cannot connect to the database" in r.stderr
+
+
+def test_seed_demo_sample_data_once_and_only_when_asked(app):
+    from tdclient import Browser
+    assert app.run("seed-demo", "--password", "correct horse battery").returncode == 0
+    assert app.sql("SELECT count(*) FROM clients") == [(0,)]
+    r = app.run("seed-demo", "--password", "correct horse battery", "--sample-data")
+    assert r.returncode == 0 and "sample clients, contracts, tickets and time added" in r.stdout
+    again = app.run("seed-demo", "--password", "correct horse battery", "--sample-data")
+    assert again.returncode == 0 and "sample" not in again.stdout
+    assert app.sql("SELECT count(*) FROM clients") == [(3,)]
+    assert app.sql("SELECT count(*) FROM tickets") == [(5,)]
+    # Tickets take their client's contract tier; time counts toward Acme's block.
+    tiers = dict(app.sql("SELECT t.number, s.name FROM tickets t JOIN sla_tiers s"
+                         " ON s.tenant_id = t.tenant_id AND s.id = t.sla_tier_id"))
+    assert tiers[1001] == "Gold" and tiers[1003] == "Silver" and tiers[1005] == "Bronze"
+    b = Browser(app)
+    assert b.login("admin@demo.tallydesk.test", "correct horse battery").status_code == 303
+    page = b.get("/tickets/" + str(app.sql("SELECT id FROM tickets WHERE number = 1001")[0][0])).text
+    assert "of 10.0 h left this month" in page and "SLA · Gold" in page
+    for path in ("/tickets", "/clients", "/contracts", "/time", "/reports/sla"):
+        assert b.get(path).status_code == 200, path
+    # A new ticket continues the numbering.
+    h = {"Authorization": "Bearer " + app.run("apikey", "create", "--tenant", "demo", "--name", "k",
+                                              "--role", "admin").stdout.strip()}
+    cid = app.sql("SELECT id FROM clients WHERE name = 'Initech Design'")[0][0]
+    r = app.post("/api/v1/tickets", json={"subject": "x", "client_id": cid}, headers=h)
+    assert r.status_code == 201 and r.json()["ticket"]["ref"] == "T-1006"
