@@ -976,9 +976,7 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return err;
 	json_object_set_new(v, "has_loose_files",
 			    json_boolean(json_array_size(files) > 0));
-	err = timers_ticket_json(r, id, t);
-	if (err == TD_OK)
-		err = timers_timeline(r, id, list);
+	err = timers_ticket_json(r, id, t, list);
 	if (err != TD_OK)
 		return err;
 	json_object_set(v, "time_entries", json_object_get(t, "time_entries"));

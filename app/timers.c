@@ -213,6 +213,54 @@ static json_t *timer_json(struct req *r, const PGresult *res)
 	return t;
 }
 
+/* Inserts item into the sorted timeline before the first later item. */
+static void insert_sorted(json_t *timeline, json_t *item)
+{
+	const char *at = json_string_value(json_object_get(item, "at_iso"));
+	const char *other;
+	size_t i, n = json_array_size(timeline);
+
+	for (i = 0; i < n; i++) {
+		other = json_string_value(
+			json_object_get(json_array_get(timeline, i), "at_iso"));
+		if (at != NULL && other != NULL && strcmp(other, at) > 0)
+			break;
+	}
+	json_array_insert_new(timeline, i, item);
+}
+
+/* The ticket's entries (rows of sql_entries_ticket) as timeline events. */
+static void add_to_timeline(struct req *r, const PGresult *res,
+			    json_t *timeline)
+{
+	const char *label, *desc;
+	json_t *item;
+	int i, n;
+
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		/* Columns as in TIMECTX_ENTRY_SELECT. */
+		label = arena_printf(r->arena, "logged %s %s time%s",
+				     timectx_hmm(r, db_int(res, i, 10)),
+				     timectx_kind_label(db_text(res, i, 11)),
+				     !strcmp(db_text(res, i, 12), "pending") ?
+					     " (pending approval)" :
+				     !strcmp(db_text(res, i, 12), "rejected") ?
+					     " (rejected)" :
+					     "");
+		desc = db_text(res, i, 13);
+		item = json_pack(
+			"{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:o}",
+			"kind", "time", "id", (json_int_t)db_int(res, i, 0),
+			"at", db_text(res, i, 8), "at_iso", db_text(res, i, 9),
+			"who", db_text(res, i, 7), "is_comment", false,
+			"is_attachment", false, "is_event", true, "action",
+			"time.create", "label", label, "changes",
+			*desc != '\0' ? json_string(desc) : json_null());
+		insert_sorted(timeline, item);
+	}
+}
+
 /*
  * Passive timers (a per-user beta): a person who turned them on and opens
  * the page of an open ticket assigned to them gets a timer started there,
@@ -247,7 +295,8 @@ static enum td_err passive_open(struct req *r, int64_t ticket_id,
 			   NULL, after);
 }
 
-enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket)
+enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
+			       json_t *timeline)
 {
 	const char *params[2], *kind;
 	int64_t total = 0, billable = 0, client_id, user = timectx_user(r);
@@ -262,6 +311,8 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket)
 	err = req_query(r, sql_entries_ticket, 2, params, &res);
 	if (err != TD_OK)
 		return err;
+	if (timeline != NULL)
+		add_to_timeline(r, res, timeline);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		e = timectx_entry_json(r, res, i);
@@ -315,58 +366,7 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket)
 	return TD_OK;
 }
 
-/* Inserts item into the sorted timeline before the first later item. */
-static void insert_sorted(json_t *timeline, json_t *item)
-{
-	const char *at = json_string_value(json_object_get(item, "at_iso"));
-	const char *other;
-	size_t i, n = json_array_size(timeline);
 
-	for (i = 0; i < n; i++) {
-		other = json_string_value(
-			json_object_get(json_array_get(timeline, i), "at_iso"));
-		if (at != NULL && other != NULL && strcmp(other, at) > 0)
-			break;
-	}
-	json_array_insert_new(timeline, i, item);
-}
-
-enum td_err timers_timeline(struct req *r, int64_t ticket_id, json_t *timeline)
-{
-	const char *params[2] = { NULL, req_id(r, ticket_id) };
-	const char *label, *desc;
-	json_t *item;
-	PGresult *res;
-	enum td_err err;
-	int i, n;
-
-	err = req_query(r, sql_entries_ticket, 2, params, &res);
-	if (err != TD_OK)
-		return err;
-	n = PQntuples(res);
-	for (i = 0; i < n; i++) {
-		/* Columns as in TIMECTX_ENTRY_SELECT. */
-		label = arena_printf(r->arena, "logged %s %s time%s",
-				     timectx_hmm(r, db_int(res, i, 10)),
-				     timectx_kind_label(db_text(res, i, 11)),
-				     !strcmp(db_text(res, i, 12), "pending") ?
-					     " (pending approval)" :
-				     !strcmp(db_text(res, i, 12), "rejected") ?
-					     " (rejected)" :
-					     "");
-		desc = db_text(res, i, 13);
-		item = json_pack(
-			"{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:o}",
-			"kind", "time", "id", (json_int_t)db_int(res, i, 0),
-			"at", db_text(res, i, 8), "at_iso", db_text(res, i, 9),
-			"who", db_text(res, i, 7), "is_comment", false,
-			"is_attachment", false, "is_event", true, "action",
-			"time.create", "label", label, "changes",
-			*desc != '\0' ? json_string(desc) : json_null());
-		insert_sorted(timeline, item);
-	}
-	return TD_OK;
-}
 
 /* Where a timer form sends the browser back to: next, else the ticket. */
 static const char *back_to(struct req *r, int64_t ticket_id)

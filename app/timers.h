@@ -35,17 +35,16 @@ enum td_err timers_discard_for_ticket(struct req *r, int64_t ticket_id,
  * url}, started_at_iso, since} for the header Start/Stop button, plus
  * "time_kinds" (the stop form's choices, the client's default selected).
  * Render with the partials time/_timer_button and time/_ticket.
+ * timeline may be NULL; see below.
  */
 enum td_err timers_ticket_json(struct req *r, int64_t ticket_id,
-			       json_t *ticket);
+			       json_t *ticket, json_t *timeline);
 
 /*
- * Appends the ticket's time entries to a timeline array built by
- * tickets.c, as items {kind "time", is_event, who, label, changes, at,
- * at_iso}, each at its place by at_iso, so the page needs no template
- * change to show them.
+ * With a timeline (an array built by tickets.c), timers_ticket_json also
+ * appends the entries to it as items {kind "time", is_event, who, label,
+ * changes, at, at_iso}, each at its place by at_iso, from the same query.
  */
-enum td_err timers_timeline(struct req *r, int64_t ticket_id, json_t *timeline);
 
 /* Pages and their JSON twins; statuses at each handler. */
 enum td_err timers_start(struct req *r);
