@@ -734,7 +734,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 		t, "priority_badge",
 		json_string(arena_printf(r->arena, "badge-p%d", prio)));
 	json_object_set_new(t, "type", json_string(db_text(res, 0, T_TYPE)));
-	json_object_set_new(t, "queue", json_string(db_text(res, 0, T_QUEUE)));
+	json_object_set_new(t, "queue", text_or_null(db_text(res, 0, T_QUEUE)));
 	json_object_set_new(t, "source",
 			    json_string(db_text(res, 0, T_SOURCE)));
 	json_object_set_new(t, "tags", tags);

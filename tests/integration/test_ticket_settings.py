@@ -96,11 +96,12 @@ def test_queues_route_filter_rename_and_delete(world):
     assert r.status_code == 422 and "queue" in r.json()["error"]["fields"]
     desk = ticket(app, h, cid, queue="Service desk")
     other = ticket(app, h, cid)
-    assert desk["queue"] == "Service desk" and other["queue"] == ""
+    assert desk["queue"] == "Service desk" and other["queue"] is None
     b.get(f"/tickets/{other['id']}")
     r = b.post(f"/tickets/{other['id']}", {"queue": "Projects"})
     assert r.status_code == 303
     assert app.get(f"/api/v1/tickets/{other['id']}", headers=h).json()["ticket"]["queue"] == "Projects"
+    assert ">Projects</dd>" in b.get(f"/tickets/{other['id']}").text
 
     ids = lambda q: [t["id"] for t in app.get("/api/v1/tickets?" + q, headers=h).json()["tickets"]]
     assert ids("queue=Service+desk") == [desk["id"]]
