@@ -27,7 +27,7 @@
 
 #define CURSOR_KEY_MAX 64
 #define BOARD_CLOSED   20
-#define BOARD_OPEN_MAX 500
+#define BOARD_COLUMN_MAX 200
 #define BULK_MAX       200
 #define TAG_LEN	       40
 #define CLIENTS_NAMED_MAX_S "200"
@@ -942,7 +942,7 @@ enum td_err queue_board(struct req *r)
 	const char *params[14];
 	struct queue_filter f;
 	json_t *v = req_view(r), *cols = json_array(), *col, *cards;
-	PGresult *res[2];
+	PGresult *res;
 	enum td_err err;
 	int i, n, s;
 	const char *st;
@@ -968,33 +968,35 @@ enum td_err queue_board(struct req *r)
 	filter_params(r, &f, params);
 	params[9] = NULL;
 	params[10] = NULL;
-	/* XXX: #0: a column past BOARD_OPEN_MAX cards is cut off. */
-	params[11] = arena_printf(r->arena, "%d", BOARD_OPEN_MAX);
 	err = req_query(r, sql_custom_plans, 0, NULL, NULL);
-	if (err == TD_OK)
-		err = req_query(r, sql_board_open, 14, params, &res[0]);
 	if (err != TD_OK)
 		return err;
-	params[0] = "{closed}";
-	params[11] = arena_printf(r->arena, "%d", BOARD_CLOSED);
-	err = req_query(r, sql_board_closed, 14, params, &res[1]);
-	if (err != TD_OK)
-		return err;
+	/*
+	 * Each column on its own, a card more than it shows, so a long column
+	 * says it goes on instead of quietly ending (0016 indexes the order).
+	 */
 	for (s = 0; s < TICKET_STATUS__MAX; s++) {
 		st = ticketctx_status_key((enum ticket_status)s);
+		params[0] = arena_printf(r->arena, "{%s}", st);
+		params[11] = arena_printf(r->arena, "%d",
+					  s == TICKET_CLOSED ? BOARD_CLOSED :
+							       BOARD_COLUMN_MAX + 1);
+		err = req_query(r,
+				s == TICKET_CLOSED ? sql_board_closed :
+						     sql_board_open,
+				14, params, &res);
+		if (err != TD_OK)
+			return err;
 		cards = json_array();
-		n = PQntuples(res[s == TICKET_CLOSED]);
-		for (i = 0; i < n; i++)
-			if (!strcmp(db_text(res[s == TICKET_CLOSED], i, 7), st))
-				json_array_append_new(
-					cards,
-					ticket_row(r, res[s == TICKET_CLOSED],
-						   i));
+		n = PQntuples(res);
+		for (i = 0; i < n && i < BOARD_COLUMN_MAX; i++)
+			json_array_append_new(cards, ticket_row(r, res, i));
 		col = json_pack(
-			"{s:s, s:s, s:s, s:b, s:I}", "status", st, "label",
+			"{s:s, s:s, s:s, s:b, s:I, s:b}", "status", st, "label",
 			ticketctx_status_label(r, (enum ticket_status)s), "class",
 			status_badge(st), "closed", s == TICKET_CLOSED, "count",
-			(json_int_t)json_array_size(cards));
+			(json_int_t)json_array_size(cards), "more",
+			s != TICKET_CLOSED && n > BOARD_COLUMN_MAX);
 		json_object_set_new(col, "cards", cards);
 		json_array_append_new(cols, col);
 	}

@@ -340,3 +340,22 @@ def test_sla_filter_sort_and_column(demo):
     assert "overdue" in page and "Server down for a month" in page and "Printer jammed" not in page
     r = b.get("/api/v1/tickets?sla=late")
     assert r.status_code == 422 and "breached" in r.json()["error"]["fields"]["sla"]
+
+
+def test_board_column_says_when_it_goes_on(demo):
+    m = Maker(demo)
+    acme = m.client("Acme Board")
+    with m._conn() as c:
+        c.execute("INSERT INTO tickets (tenant_id, number, subject, client_id, board_rank)"
+                  " SELECT %s, 2000 + i, 'Card ' || i, %s, i FROM generate_series(1, 205) i",
+                  (m.tenant, acme))
+        c.execute("INSERT INTO tickets (tenant_id, number, subject, client_id, status)"
+                  " VALUES (%s, 3000, 'Only one in progress', %s, 'in_progress')", (m.tenant, acme))
+    b = login(demo)
+    j = b.get("/api/v1/tickets/board").json()
+    cols = {c["status"]: c for c in j["columns"]}
+    assert len(cols["new"]["cards"]) == 200 and cols["new"]["more"] is True
+    assert [c["subject"] for c in cols["new"]["cards"][:2]] == ["Card 1", "Card 2"]
+    assert len(cols["in_progress"]["cards"]) == 1 and cols["in_progress"]["more"] is False
+    page = b.get("/tickets/board").text
+    assert "200+" in page and "more are in this column" in page
