@@ -495,10 +495,13 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 	put_text(o, "source", res, i, 13);
 	put(o, "board_rank", json_real(strtod(db_text(res, i, 14), NULL)));
 	put_text(o, "sla_state", res, i, 15);
-	put(o, "sla_label", db_isnull(res, i, 16) ?
-				    json_null() :
-				    json_string_nocheck(due_text(
-					    r, db_int(res, i, 16))));
+	if (!strcmp(db_text(res, i, 15), "paused"))
+		put(o, "sla_label", json_string_nocheck("paused"));
+	else
+		put(o, "sla_label", db_isnull(res, i, 16) ?
+					    json_null() :
+					    json_string_nocheck(due_text(
+						    r, db_int(res, i, 16))));
 	put(o, "sla_class", json_string_nocheck(sla_badge(db_text(res, i, 15))));
 	return o;
 }

@@ -156,6 +156,13 @@ static const char sql_sample_comments[] =
 	" renders to the archive volume; 61% used now.', interval '1 day'))"
 	" m (number, who, public, body, ago) ON m.number = t.number"
 	" WHERE t.tenant_id = app_tenant()";
+/* A staff member's first public reply answers the ticket (SLA response). */
+static const char sql_sample_responses[] =
+	"UPDATE tickets t SET first_response_at = r.at FROM (SELECT ticket_id,"
+	" min(created_at) AS at FROM ticket_comments WHERE tenant_id ="
+	" app_tenant() AND public AND author_user_id IS NOT NULL"
+	" GROUP BY ticket_id) r WHERE t.tenant_id = app_tenant()"
+	" AND t.id = r.ticket_id";
 static const char sql_sample_time[] =
 	"INSERT INTO time_entries (tenant_id, ticket_id, client_id, user_id,"
 	" started_at, minutes, kind, description, source)"
@@ -177,7 +184,7 @@ static const char *const sample_sql[] = {
 	sql_sample_clients,  sql_sample_domains, sql_sample_contacts,
 	sql_sample_assets,   sql_sample_contracts, sql_sample_lines,
 	sql_sample_tickets,  sql_sample_numbers, sql_sample_comments,
-	sql_sample_time,
+	sql_sample_responses, sql_sample_time,
 };
 
 /* The sample data, into a workspace that has no clients yet. */

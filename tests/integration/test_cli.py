@@ -93,6 +93,9 @@ def test_seed_demo_sample_data_once_and_only_when_asked(app):
     tiers = dict(app.sql("SELECT t.number, s.name FROM tickets t JOIN sla_tiers s"
                          " ON s.tenant_id = t.tenant_id AND s.id = t.sla_tier_id"))
     assert tiers[1001] == "Gold" and tiers[1003] == "Silver" and tiers[1005] == "Bronze"
+    # Tickets with a public staff reply have been answered.
+    assert app.sql("SELECT number FROM tickets WHERE first_response_at IS NOT NULL ORDER BY number") == \
+        [(1001,), (1003,), (1005,)]
     b = Browser(app)
     assert b.login("admin@demo.tallydesk.test", "correct horse battery").status_code == 303
     page = b.get("/tickets/" + str(app.sql("SELECT id FROM tickets WHERE number = 1001")[0][0])).text
