@@ -216,9 +216,6 @@ static const char sql_custom_plans[] =
 static const char sql_generic_plans[] =
 	"SELECT set_config('plan_cache_mode', 'force_generic_plan', true)";
 
-static const char sql_views[] =
-	"SELECT id, name, query FROM saved_views WHERE tenant_id = app_tenant()"
-	" AND user_id = $1 ORDER BY lower(name), id";
 static const char sql_view_save[] =
 	"INSERT INTO saved_views (tenant_id, user_id, name, query)"
 	" VALUES (app_tenant(), $1, $2, $3) ON CONFLICT (tenant_id, user_id,"
@@ -241,9 +238,6 @@ static const char sql_clients_named[] =
 	" FROM (SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
 	" AND merged_into IS NULL AND strpos(lower(name), lower($1)) > 0"
 	" ORDER BY lower(name) LIMIT " CLIENTS_NAMED_MAX_S ") c";
-static const char sql_users[] =
-	"SELECT id, name FROM users WHERE tenant_id = app_tenant() AND active"
-	" ORDER BY lower(name), id";
 
 /* What bulk actions and moves change, before and after. */
 static const char sql_snapshot[] =
@@ -736,48 +730,22 @@ static enum td_err resolve_clients(struct req *r, struct queue_filter *f)
 /* Choices for the filter form and the bulk form; the saved views. */
 static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 {
-	json_t *v = req_view(r), *a;
-	const char *params[1];
-	PGresult *res;
+	struct ticket_choices c;
+	json_t *v = req_view(r);
+	int64_t user = 0;
 	enum td_err err;
-	int i, n;
 
-	err = req_query(r, sql_users, 0, NULL, &res);
-	if (err != TD_OK)
-		return err;
-	a = json_array();
-	n = PQntuples(res);
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			a,
-			json_pack("{s:s, s:s, s:b}", "id", db_text(res, i, 0),
-				  "name", db_text(res, i, 1), "on",
-				  f->assignee_id != NULL && !f->unassigned &&
-					  strcmp(f->assignee, "me") &&
-					  !strcmp(f->assignee_id,
-						  db_text(res, i, 0))));
-	json_object_set_new(v, "user_choices", a);
-	err = ticketctx_queue_choices(r, f->queue, &a);
-	json_object_set_new(v, "queue_choices", a);
-	json_object_set_new(v, "has_queues", json_boolean(json_array_size(a)));
-	if (err != TD_OK)
-		return err;
-	params[0] = req_id(r, r->auth.user_id);
-	err = req_query(r, sql_views, 1, params, &res);
-	if (err != TD_OK)
-		return err;
-	a = json_array();
-	n = PQntuples(res);
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			a, json_pack("{s:I, s:s, s:s, s:s}", "id",
-				     (json_int_t)db_int(res, i, 0), "name",
-				     db_text(res, i, 1), "query",
-				     db_text(res, i, 2), "href",
-				     arena_printf(r->arena, "/tickets?%s",
-						  db_text(res, i, 2))));
-	json_object_set_new(v, "views", a);
-	return TD_OK;
+	/* A person picked from the menu (not "me", not "unassigned"). */
+	if (f->assignee_id != NULL && !f->unassigned && f->assignee != NULL &&
+	    strcmp(f->assignee, "me") != 0)
+		user = strtoll(f->assignee_id, NULL, 10);
+	err = ticketctx_choices(r, user, f->queue, true, &c);
+	json_object_set_new(v, "user_choices", c.users);
+	json_object_set_new(v, "has_queues",
+			    json_boolean(json_array_size(c.queues) > 0));
+	json_object_set_new(v, "queue_choices", c.queues);
+	json_object_set_new(v, "views", c.views);
+	return err;
 }
 
 /* Flags the template needs to mark the current choices. */

@@ -44,9 +44,19 @@ static const char sql_touch[] =
 static const char sql_labels[] =
 	"SELECT status, label FROM ticket_status_labels"
 	" WHERE tenant_id = app_tenant()";
-static const char sql_queues[] =
-	"SELECT name FROM ticket_queues WHERE tenant_id = app_tenant()"
-	" ORDER BY lower(name)";
+/* Kinds in order: people, queues, saved views, status names. */
+static const char sql_choices[] =
+	"SELECT kind, a, b, c FROM ("
+	" SELECT 1 AS o, 'u' AS kind, id::text AS a, name AS b, '' AS c,"
+	"  lower(name) AS k, id FROM users WHERE tenant_id = app_tenant()"
+	"  AND active"
+	" UNION ALL SELECT 2, 'q', '', name, '', lower(name), id"
+	"  FROM ticket_queues WHERE tenant_id = app_tenant()"
+	" UNION ALL SELECT 3, 'v', id::text, name, query, lower(name), id"
+	"  FROM saved_views WHERE tenant_id = app_tenant() AND user_id = $1"
+	" UNION ALL SELECT 4, 'l', status, label, '', '', 0"
+	"  FROM ticket_status_labels WHERE tenant_id = app_tenant()"
+	") x ORDER BY o, k, id";
 static const char sql_queue_known[] =
 	"SELECT 1 FROM ticket_queues WHERE tenant_id = app_tenant()"
 	" AND name = $1";
@@ -128,32 +138,94 @@ static struct {
 	const char *labels[TICKET_STATUS__MAX];
 } label_cache;
 
+/* Makes this request's cache the defaults (the tenant's names follow). */
+static void labels_begin(struct req *r)
+{
+	int i;
+
+	for (i = 0; i < TICKET_STATUS__MAX; i++)
+		label_cache.labels[i] = status_labels[i];
+	memcpy(label_cache.request_id, r->request_id,
+	       sizeof(label_cache.request_id));
+	label_cache.tenant_id = r->auth.tenant_id;
+}
+
+static void labels_set(struct req *r, const char *key, const char *label)
+{
+	enum ticket_status k = ticketctx_status_parse(key);
+
+	if (k != TICKET_STATUS__MAX)
+		label_cache.labels[k] = arena_strdup(r->arena, label);
+}
+
 const char *ticketctx_status_label(struct req *r, enum ticket_status s)
 {
 	PGresult *res;
 	int i, n;
-	enum ticket_status k;
 
 	if ((unsigned)s >= TICKET_STATUS__MAX)
 		abort();
 	if (strcmp(label_cache.request_id, r->request_id) != 0 ||
 	    label_cache.tenant_id != r->auth.tenant_id) {
-		for (i = 0; i < TICKET_STATUS__MAX; i++)
-			label_cache.labels[i] = status_labels[i];
 		if (req_query(r, sql_labels, 0, NULL, &res) != TD_OK)
 			return status_labels[s]; /* logged; defaults will do */
+		labels_begin(r);
 		n = PQntuples(res);
-		for (i = 0; i < n; i++) {
-			k = ticketctx_status_parse(db_text(res, i, 0));
-			if (k != TICKET_STATUS__MAX)
-				label_cache.labels[k] = arena_strdup(
-					r->arena, db_text(res, i, 1));
-		}
-		memcpy(label_cache.request_id, r->request_id,
-		       sizeof(label_cache.request_id));
-		label_cache.tenant_id = r->auth.tenant_id;
+		for (i = 0; i < n; i++)
+			labels_set(r, db_text(res, i, 0), db_text(res, i, 1));
 	}
 	return label_cache.labels[s];
+}
+
+enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
+			      const char *queue_sel, bool views,
+			      struct ticket_choices *out)
+{
+	const char *params[1] = { views ? req_id(r, r->auth.user_id) : NULL };
+	const char *kind;
+	PGresult *res;
+	enum td_err err;
+	int i, n;
+
+	out->users = json_array();
+	out->queues = json_array();
+	out->views = json_array();
+	err = req_query(r, sql_choices, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	labels_begin(r);
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		kind = db_text(res, i, 0);
+		if (*kind == 'u')
+			json_array_append_new(
+				out->users,
+				json_pack("{s:I, s:s, s:b}", "id",
+					  (json_int_t)db_int(res, i, 1), "name",
+					  db_text(res, i, 2), "selected",
+					  db_int(res, i, 1) == user_sel));
+		else if (*kind == 'q')
+			json_array_append_new(
+				out->queues,
+				json_pack("{s:s, s:s, s:b}", "value",
+					  db_text(res, i, 2), "label",
+					  db_text(res, i, 2), "selected",
+					  queue_sel != NULL &&
+						  !strcmp(queue_sel,
+							  db_text(res, i, 2))));
+		else if (*kind == 'v')
+			json_array_append_new(
+				out->views,
+				json_pack("{s:I, s:s, s:s, s:s}", "id",
+					  (json_int_t)db_int(res, i, 1), "name",
+					  db_text(res, i, 2), "query",
+					  db_text(res, i, 3), "href",
+					  arena_join(r->arena, "/tickets?",
+						     db_text(res, i, 3))));
+		else
+			labels_set(r, db_text(res, i, 1), db_text(res, i, 2));
+	}
+	return TD_OK;
 }
 
 enum td_err ticketctx_check_queue(struct req *r, const char *name)
@@ -170,29 +242,6 @@ enum td_err ticketctx_check_queue(struct req *r, const char *name)
 	if (PQntuples(res) == 0)
 		form_error(r, "queue",
 			   "choose one of the queues in Settings → Tickets");
-	return TD_OK;
-}
-
-enum td_err ticketctx_queue_choices(struct req *r, const char *selected,
-				    json_t **out)
-{
-	PGresult *res;
-	enum td_err err;
-	int i, n;
-
-	*out = json_array();
-	err = req_query(r, sql_queues, 0, NULL, &res);
-	if (err != TD_OK)
-		return err;
-	n = PQntuples(res);
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			*out, json_pack("{s:s, s:s, s:b}", "value",
-					db_text(res, i, 0), "label",
-					db_text(res, i, 0), "selected",
-					selected != NULL &&
-						!strcmp(selected,
-							db_text(res, i, 0))));
 	return TD_OK;
 }
 

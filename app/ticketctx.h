@@ -75,9 +75,22 @@ struct ticket_new {
  */
 enum td_err ticketctx_check_queue(struct req *r, const char *name);
 
-/* The tenant's queues as [{value, label, selected}] for a <select>. */
-enum td_err ticketctx_queue_choices(struct req *r, const char *selected,
-				    json_t **out);
+/*
+ * What the ticket pages offer to choose from, in one statement: the active
+ * people [{id, name, selected}] (selected: id == user_sel), the queues
+ * [{value, label, selected}] (selected: name == queue_sel) and, when
+ * views is set, the caller's saved views [{id, name, query, href}]. The
+ * status names come with them and serve ticketctx_status_label for the
+ * rest of the request. The arrays are the caller's (attach them with
+ * json_object_set_new), made even when the query fails.
+ */
+struct ticket_choices {
+	json_t *users, *queues, *views;
+};
+enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
+			      const char *queue_sel, bool views,
+			      struct ticket_choices *out);
+
 
 /*
  * Inserts a ticket with the tenant's next number and writes the audit

@@ -133,9 +133,6 @@ static const char sql_clients[] =
 static const char sql_contacts[] =
 	"SELECT id, name FROM contacts WHERE tenant_id = app_tenant()"
 	" AND client_id = $1 ORDER BY lower(name), id";
-static const char sql_users[] =
-	"SELECT id, name FROM users WHERE tenant_id = app_tenant() AND active"
-	" ORDER BY lower(name), id";
 
 static const char sql_client_active[] =
 	"SELECT archived_at IS NULL AND merged_into IS NULL FROM clients"
@@ -418,6 +415,7 @@ static json_t *status_choices(struct req *r, enum ticket_status selected)
 /* The new-ticket page for in (the client picked decides the contacts). */
 static enum td_err new_page(struct req *r, const struct ticket_in *in)
 {
+	struct ticket_choices c;
 	const char *params[1];
 	json_t *v = req_view(r), *list;
 	enum td_err err;
@@ -441,15 +439,13 @@ static enum td_err new_page(struct req *r, const struct ticket_in *in)
 	json_object_set_new(v, "client_id",
 			    in->client_id > 0 ? json_integer(in->client_id) :
 						json_null());
-	err = choices(r, sql_users, 0, NULL, in->assignee_id, &list);
-	json_object_set_new(v, "users", list);
+	err = ticketctx_choices(r, in->assignee_id, in->queue, false, &c);
+	json_object_set_new(v, "users", c.users);
+	json_object_set_new(v, "queues", c.queues);
+	json_decref(c.views);
 	if (err != TD_OK)
 		return err;
 	json_object_set_new(v, "priorities", priority_choices(in->priority));
-	err = ticketctx_queue_choices(r, in->queue, &list);
-	json_object_set_new(v, "queues", list);
-	if (err != TD_OK)
-		return err;
 	json_object_set_new(v, "types", key_choices(types, NTYPES, in->type));
 	json_object_set_new(v, "sources",
 			    key_choices(sources, NSOURCES, in->source));
@@ -943,6 +939,7 @@ static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 /* The whole ticket page: header, timeline, reply and edit forms. */
 static enum td_err show_page(struct req *r, int64_t id)
 {
+	struct ticket_choices c;
 	enum ticket_status status;
 	int64_t number;
 	json_t *v = req_view(r), *t, *list, *files;
@@ -983,18 +980,15 @@ static enum td_err show_page(struct req *r, int64_t id)
 	if (r->want_json)
 		return TD_OK;
 	prio = (int)db_int(res, 0, T_PRIORITY);
-	err = choices(
-		r, sql_users, 0, NULL,
-		db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
-		&list);
-	json_object_set_new(v, "users", list);
+	err = ticketctx_choices(
+		r, db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
+		db_text(res, 0, T_QUEUE), false, &c);
+	json_object_set_new(v, "users", c.users);
+	json_object_set_new(v, "queues", c.queues);
+	json_decref(c.views);
 	if (err != TD_OK)
 		return err;
 	json_object_set_new(v, "statuses", status_choices(r, status));
-	err = ticketctx_queue_choices(r, db_text(res, 0, T_QUEUE), &list);
-	json_object_set_new(v, "queues", list);
-	if (err != TD_OK)
-		return err;
 	json_object_set_new(v, "priorities", priority_choices(prio));
 	json_object_set_new(
 		v, "types",
