@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "portal.h" /* portal_host_path */
 #include "req.h"
 #include "routes.h"
 #include "sbuf.h"
@@ -121,9 +122,13 @@ static void json_release(void *ptr)
 	/* Arena blocks go when the request's arena is reset. */
 }
 
+/* Whether jansson allocates through json_alloc (serve mode does). */
+static bool json_tagged;
+
 void req_json_in_arena(void)
 {
 	json_set_alloc_funcs(json_alloc, json_release);
+	json_tagged = true;
 }
 
 /*
@@ -139,6 +144,10 @@ static void decref(void *p)
 
 	if (v == NULL || json_is_null(v) || json_is_boolean(v))
 		return; /* singletons */
+	if (!json_tagged) { /* plain malloc: no tag to read */
+		json_decref(v);
+		return;
+	}
 	tag = (const unsigned long long *)((const char *)v - JSON_HDR);
 	if (tag[0] != JSON_FROM_ARENA)
 		json_decref(v);
@@ -429,6 +438,8 @@ static enum td_err dispatch(struct req *r)
 		if (*path == '\0')
 			path = "/";
 	}
+	/* portal: a tenant's own host name serves its portal (portal.c). */
+	path = portal_host_path(r, path);
 	err = router_match(table, n, r->method, path, r->arena, &r->route,
 			   &r->args, &allow);
 	if (err == TD_EMETHOD) {
