@@ -47,6 +47,14 @@ enum td_err audit_write(struct req *r, const char *action,
 		params[3] = arena_printf(r->arena, "agent:%" PRId64 " %s",
 					 a->apikey_id, a->name ? a->name : "");
 		break;
+	case AUTH_PORTAL: /* a client contact, in the portal */
+		params[0] = "portal";
+		params[1] = NULL;
+		params[2] = NULL;
+		params[3] =
+			arena_printf(r->arena, "contact:%" PRId64 " %s",
+				     a->contact_id, a->email ? a->email : "");
+		break;
 	case AUTH_NONE:
 	default:
 		params[0] = "system";

@@ -26,6 +26,8 @@ enum auth_kind {
 	AUTH_MFA_PENDING, /* password accepted, second factor not yet */
 	AUTH_APIKEY,	  /* Authorization: Bearer td_... */
 	AUTH_AGENT, /* Authorization: Bearer tde_... (one client's assets) */
+	/* A client contact's portal session (portal.c). */
+	AUTH_PORTAL,
 };
 
 /* The caller of a request; strings live in the request arena. */
@@ -35,7 +37,9 @@ struct auth {
 	int64_t user_id;   /* AUTH_USER, AUTH_MFA_PENDING */
 	int64_t apikey_id; /* AUTH_APIKEY; the enrollment token for AUTH_AGENT
 			    */
-	int64_t client_id; /* AUTH_AGENT: the only client it may touch */
+	int64_t client_id; /* AUTH_AGENT, AUTH_PORTAL: the only client */
+	/* AUTH_PORTAL: the signed-in contact. */
+	int64_t contact_id;
 	int64_t session_id;
 	enum auth_role role;
 	const char *role_name;

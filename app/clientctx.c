@@ -34,6 +34,7 @@ static const struct {
 	{ "invoices", "Invoices", "/invoices" },
 	{ "time", "Time", "/time" },
 	{ "activity", "Activity", "/activity" },
+	{ "portal", "Portal", "/portal" }, /* portal.c */
 };
 
 enum td_err clientctx_load(struct req *r, int64_t id, const char *tab,

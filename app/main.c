@@ -6,10 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing.h"
 #include "cli.h"
 #include "conf.h"
 #include "log.h"
+#include "mailingest.h"
+#include "mailpoll.h"
 #include "migrate.h"
+#include "outbox.h"
 #include "seed.h"
 #include "serve.h"
 #include "slasweep.h"
@@ -34,6 +38,21 @@ static const char usage[] =
 	"                  (prints the key alone)\n"
 	"  sla-sweep       raise due SLA warnings and breaches once (run\n"
 	"                  every minute by tallydesk-sla-sweep.timer)\n"
+	"  mail-ingest     --tenant SLUG: one message on stdin becomes a ticket\n"
+	"                  or a reply (exit 0 delivered, 75 try again later,\n"
+	"                  65 kept for review but refused); [--batch DIR] every\n"
+	"                  file of DIR; [--dry-run] show how it reads, as JSON\n"
+	"  outbox-send     send queued mail by SMTP with DKIM [--once]\n"
+	"                  [--loop SECONDS] [--smtp URL] [--starttls]\n"
+	"                  ($TALLYDESK_SMTP_URL, _USER, _PASSWORD, _STARTTLS=yes)\n"
+	"  mail-domain     add --tenant SLUG --domain DOMAIN [--client-id ID],\n"
+	"                  or show --tenant SLUG: DKIM keys and DNS records\n"
+	"  dkim-verify     --key-file FILE < message: check its DKIM signature\n"
+	"  mail-poll       fetch mail from every IMAP mailbox of mail_mailboxes\n"
+	"                  into tickets once (tallydesk-mail-poll.timer)\n"
+	"  billing-run     invoice every contract period that has come, once\n"
+	"                  (daily by tallydesk-billing-run.timer) [--date D]\n"
+	"                  [--client ID] [--dry-run: print, write nothing]\n"
 	"  version         print the version\n"
 	"  help            print this help\n"
 	"\n"
@@ -110,7 +129,10 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "serve") && strcmp(mode, "migrate") &&
 	    strcmp(mode, "seed-demo") && strcmp(mode, "tenant") &&
 	    strcmp(mode, "user") && strcmp(mode, "apikey") &&
-	    strcmp(mode, "sla-sweep"))
+	    strcmp(mode, "sla-sweep") && strcmp(mode, "mail-ingest") &&
+	    strcmp(mode, "outbox-send") && strcmp(mode, "mail-domain") &&
+	    strcmp(mode, "dkim-verify") && strcmp(mode, "mail-poll") &&
+	    strcmp(mode, "billing-run"))
 		return bad_usage("unknown mode", mode);
 	argc -= i;
 	argv += i;
@@ -144,6 +166,18 @@ int main(int argc, char **argv)
 		rc = cli_tenant(&conf, argc, argv);
 	} else if (!strcmp(mode, "sla-sweep")) {
 		rc = slasweep_run(&conf, argc, argv);
+	} else if (!strcmp(mode, "mail-ingest")) {
+		rc = mail_ingest_main(&conf, argc, argv);
+	} else if (!strcmp(mode, "outbox-send")) {
+		rc = outbox_send_main(&conf, argc, argv);
+	} else if (!strcmp(mode, "mail-domain")) {
+		rc = outbox_domain_main(&conf, argc, argv);
+	} else if (!strcmp(mode, "billing-run")) {
+		rc = billing_run(&conf, argc, argv);
+	} else if (!strcmp(mode, "mail-poll")) {
+		rc = mail_poll_main(&conf, argc, argv);
+	} else if (!strcmp(mode, "dkim-verify")) {
+		rc = outbox_dkim_verify_main(argc, argv);
 	} else if (!strcmp(mode, "user")) {
 		rc = cli_user(&conf, argc, argv);
 	} else {

@@ -112,46 +112,6 @@ enum td_err pages_healthz(struct req *r)
 	return TD_OK;
 }
 
-static const struct {
-	const char *path, *section, *message;
-} sections[] = {
-	{ "/tickets", "Tickets",
-	  "The ticket queue, kanban board and search arrive with the tickets release." },
-	{ "/clients", "Clients",
-	  "Clients, contacts, sites and assets arrive with the clients release." },
-	{ "/contracts", "Contracts",
-	  "Contracts and SLA tiers arrive with the contracts release." },
-	{ "/invoices", "Invoices",
-	  "Invoices, credit notes and payments arrive with the billing release." },
-	{ "/time", "Time",
-	  "Timers, time entries and approvals arrive with the time-tracking release." },
-	{ "/reports", "Reports",
-	  "Reports arrive once there is work and billing to report on." },
-	{ "/settings", "Settings",
-	  "Tenant, user and API key settings arrive with the accounts release." },
-};
-
-/* GET /tickets etc. — sections not built yet. */
-enum td_err pages_placeholder(struct req *r)
-{
-	json_t *v = req_view(r);
-	size_t i;
-
-	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
-		if (strcmp(r->route->pattern, sections[i].path) != 0)
-			continue;
-		json_object_set_new(v, "title",
-				    json_string(sections[i].section));
-		json_object_set_new(v, "section",
-				    json_string(sections[i].section));
-		json_object_set_new(v, "message",
-				    json_string(sections[i].message));
-		r->view_name = "placeholder";
-		return TD_OK;
-	}
-	return req_fail(r, TD_ENOENT, "no section at %s", r->path);
-}
-
 /* GET /bench/list — a realistic 50-row page from PostgreSQL, for ./dev bench.
  */
 /* GET /reports (managers): the reports there are, each with its CSV. */

@@ -8,7 +8,6 @@ struct req;
 
 enum td_err pages_home(struct req *r);
 enum td_err pages_healthz(struct req *r);
-enum td_err pages_placeholder(struct req *r);
 enum td_err pages_reports(struct req *r);
 enum td_err pages_bench_list(struct req *r);
 enum td_err pages_echo(struct req *r);

@@ -13,7 +13,9 @@
 #include "contacts.h"
 #include "contracts.h"
 #include "imports.h"
+#include "invoices.h"
 #include "pages.h"
+#include "portal.h"
 #include "queue.h"
 #include "router.h"
 #include "routes.h"
@@ -33,6 +35,7 @@
 #define MANAGERS 0, ROLE_MANAGER | ROLE_ADMIN
 #define ADMINS	 0, ROLE_ADMIN
 #define AGENTS	 ROUTE_JSON, ROLE_AGENT
+#define PORTAL	 ROUTE_PUBLIC | ROUTE_NOCSRF, 0 /* portal.c checks */
 
 static const struct route table[] = {
 	{ GET, "/healthz", pages_healthz,
@@ -160,7 +163,22 @@ static const struct route table[] = {
 	{ GET, "/clients/:id/contracts", contracts_client_list, STAFF },
 	{ GET, "/reports/blocks", contracts_blocks_report, MANAGERS },
 	{ GET, "/reports/blocks.csv", contracts_blocks_csv, MANAGERS },
-	{ GET, "/invoices", pages_placeholder, MANAGERS },
+	{ GET, "/invoices", invoices_list, MANAGERS },
+	{ GET, "/invoices.csv", invoices_csv, MANAGERS },
+	{ GET, "/invoices/lines.csv", invoices_lines_csv, MANAGERS },
+	{ GET, "/invoices/ageing", invoices_ageing, MANAGERS },
+	{ GET, "/invoices/:id", invoices_show, MANAGERS },
+	{ GET, "/invoices/:id/pdf", invoices_pdf, MANAGERS },
+	{ GET, "/clients/:id/billing", invoices_preview, MANAGERS },
+	{ POST, "/invoices/:id/issue", invoices_issue, MANAGERS },
+	{ POST, "/invoices/:id/send", invoices_send, MANAGERS },
+	{ POST, "/invoices", invoices_create, MANAGERS },
+	{ POST, "/invoices/:id/lines", invoices_line_add, MANAGERS },
+	{ POST, "/invoices/:id/lines/:line_id/delete", invoices_line_delete,
+	  MANAGERS },
+	{ POST, "/invoices/:id/delete", invoices_delete, MANAGERS },
+	{ POST, "/invoices/:id/payments", invoices_payment, MANAGERS },
+	{ POST, "/invoices/:id/credit", invoices_credit, MANAGERS },
 	{ GET, "/time", timeentries_page, STAFF },
 	{ POST, "/tickets/:id/timer", timers_start, STAFF },
 	{ POST, "/tickets/:id/time", timeentries_create, STAFF },
@@ -215,6 +233,33 @@ static const struct route table[] = {
 	{ POST, "/settings/totp/disable", settings_totp_disable, STAFF },
 	{ POST, "/settings/sessions/logout-all", settings_logout_all, STAFF },
 	{ GET, "/settings/audit", settings_audit, MANAGERS },
+
+	{ GET, "/portal/:slug", portal_home, PORTAL },
+	{ GET, "/portal/:slug/login", portal_login_form, PORTAL },
+	{ POST, "/portal/:slug/login", portal_login, PORTAL },
+	{ GET, "/portal/:slug/link/:token", portal_link_form, PORTAL },
+	{ POST, "/portal/:slug/link/:token", portal_link_use, PORTAL },
+	{ POST, "/portal/:slug/logout", portal_logout, PORTAL },
+	{ GET, "/portal/:slug/brand.css", portal_brand_css, PORTAL },
+	{ GET, "/portal/:slug/logo", portal_logo, PORTAL },
+	{ GET, "/portal/:slug/tickets/new", portal_ticket_new, PORTAL },
+	{ POST, "/portal/:slug/tickets", portal_ticket_create, PORTAL },
+	{ GET, "/portal/:slug/tickets/:id", portal_ticket_show, PORTAL },
+	{ POST, "/portal/:slug/tickets/:id/comments", portal_reply, PORTAL },
+	{ POST, "/portal/:slug/tickets/:id/close", portal_close, PORTAL },
+	{ GET, "/portal/:slug/attachments/:id", portal_download, PORTAL },
+	{ GET, "/clients/:id/portal", portal_staff_page, STAFF },
+	{ POST, "/clients/:id/portal/:contact_id/link", portal_staff_link,
+	  STAFF },
+	{ POST, "/clients/:id/portal/:contact_id/grant", portal_staff_grant,
+	  MANAGERS },
+	{ POST, "/clients/:id/portal/:contact_id/revoke", portal_staff_revoke,
+	  STAFF },
+	{ GET, "/settings/portal", portal_settings, ADMINS },
+	{ POST, "/settings/portal", portal_settings_save, ADMINS },
+	{ POST, "/settings/portal/hosts", portal_host_add, ADMINS },
+	{ POST, "/settings/portal/hosts/:id/delete", portal_host_delete,
+	  ADMINS },
 };
 
 const struct route *routes_table(size_t *n)

@@ -57,6 +57,14 @@ static const char sql_choices[] =
 	" UNION ALL SELECT 4, 'l', status, label, '', '', 0"
 	"  FROM ticket_status_labels WHERE tenant_id = app_tenant()"
 	") x ORDER BY o, k, id";
+static const char sql_reopen[] =
+	"UPDATE tickets SET status = 'in_progress', closed_at = NULL,"
+	" closed_without_time = false"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_client_back[] =
+	"UPDATE tickets SET status = 'in_progress', updated_at = now(),"
+	" version = version + 1 WHERE tenant_id = app_tenant() AND id = $1"
+	" AND status = 'waiting' RETURNING id";
 static const char sql_queue_known[] =
 	"SELECT 1 FROM ticket_queues WHERE tenant_id = app_tenant()"
 	" AND name = $1";
@@ -446,4 +454,39 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 		err = audit_write(r, "ticket.merge", "ticket", target, NULL,
 				  a_dst);
 	return err;
+}
+
+enum td_err ticketctx_client_activity(struct req *r, int64_t id)
+{
+	const char *params[1] = { num(r, id) };
+	json_t *before, *after;
+	PGresult *res;
+	enum td_err err;
+
+	err = req_query(r, sql_client_back, 1, params, &res);
+	if (err != TD_OK || PQntuples(res) == 0)
+		return err;
+	before = json_pack("{s:s}", "status", "waiting");
+	after = json_pack("{s:s, s:s}", "status", "in_progress", "reason",
+			  "the client replied");
+	req_own_json(r, before);
+	req_own_json(r, after);
+	return audit_write(r, "ticket.update", "ticket", id, before, after);
+}
+
+enum td_err ticketctx_reopen(struct req *r, int64_t id, const char *why)
+{
+	const char *params[1] = { num(r, id) };
+	json_t *after;
+	enum td_err err;
+
+	err = req_query(r, sql_reopen, 1, params, NULL);
+	if (err == TD_OK)
+		err = ticketctx_touch(r, id, false);
+	if (err != TD_OK)
+		return err;
+	after = json_pack("{s:s, s:s?}", "status", "in_progress", "reason",
+			  why);
+	req_own_json(r, after);
+	return audit_write(r, "ticket.reopen", "ticket", id, NULL, after);
 }

@@ -113,6 +113,21 @@ enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply);
  */
 enum td_err ticketctx_find(struct req *r, const char *text, int64_t *id);
 
+/*
+ * Reopens a closed ticket (status in progress, closed time cleared) with
+ * an audit row "ticket.reopen" giving why (NULL for a person's own click).
+ * The caller has locked the row and checked that it is closed.
+ */
+enum td_err ticketctx_reopen(struct req *r, int64_t id, const char *why);
+
+/*
+ * The client wrote (a reply by mail or through the portal): a ticket
+ * waiting on the client goes back to in progress — its SLA clock resumes —
+ * with an audit row saying why; a ticket in any other state is left as it
+ * is. The caller has locked the row (ticketctx_load for update).
+ */
+enum td_err ticketctx_client_activity(struct req *r, int64_t id);
+
 /* Adds an internal note by the caller (labelled "System"). */
 enum td_err ticketctx_note(struct req *r, int64_t ticket, const char *body);
 

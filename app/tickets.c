@@ -173,10 +173,6 @@ static const char sql_close[] =
 	"UPDATE tickets SET status = 'closed', closed_at = now(),"
 	" closed_without_time = $2::boolean"
 	" WHERE tenant_id = app_tenant() AND id = $1";
-static const char sql_reopen[] =
-	"UPDATE tickets SET status = 'in_progress', closed_at = NULL,"
-	" closed_without_time = false"
-	" WHERE tenant_id = app_tenant() AND id = $1";
 static const char sql_merged_into[] =
 	"SELECT m.number FROM tickets t JOIN tickets m"
 	" ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
@@ -1288,7 +1284,6 @@ enum td_err tickets_reopen(struct req *r)
 	int64_t id = route_arg_int(&r->args, "id");
 	const char *params[1] = { req_id(r, id) };
 	struct ticket_ref t;
-	json_t *after;
 	PGresult *res;
 	enum td_err err;
 
@@ -1308,14 +1303,7 @@ enum td_err tickets_reopen(struct req *r)
 				       "%s was merged into T-%s: work on that "
 				       "ticket instead",
 				       ref(r, t.number), db_text(res, 0, 0)));
-	err = req_query(r, sql_reopen, 1, params, NULL);
-	if (err == TD_OK)
-		err = ticketctx_touch(r, id, false);
-	if (err != TD_OK)
-		return err;
-	after = json_pack("{s:s}", "status", "in_progress");
-	req_own_json(r, after);
-	err = audit_write(r, "ticket.reopen", "ticket", id, NULL, after);
+	err = ticketctx_reopen(r, id, NULL);
 	if (err != TD_OK)
 		return err;
 	if (r->want_json)

@@ -345,6 +345,17 @@ void view_render_error(struct req *r, enum td_err err)
 			      mustache_set_has(r->ctx->views, "error_bare") ?
 		      "error_bare" :
 		      "error";
+	/* A portal page's error stays in the portal's layout (portal.c). */
+	if (err != TD_EUNAVAIL && r->view != NULL &&
+	    json_object_get(r->view, "portal") != NULL &&
+	    mustache_set_has(r->ctx->views, "portal/error")) {
+		json_object_set(v, "portal",
+				json_object_get(r->view, "portal"));
+		if (json_object_get(r->view, "contact") != NULL)
+			json_object_set(v, "contact",
+					json_object_get(r->view, "contact"));
+		tpl = "portal/error";
+	}
 	sbuf_init(&sb, r->arena, 8192);
 	if (mustache_render(r->ctx->views, tpl, v, &sb) != TD_OK) {
 		render_bare(r, status, message);
@@ -366,6 +377,7 @@ static const struct settings_tab {
 	{ "Alerts", "/settings/alerts", ROLE_ADMIN },
 	{ "SLA tiers", "/settings/sla", ROLE_ADMIN },
 	{ "Time", "/settings/time", ROLE_ADMIN },
+	{ "Portal", "/settings/portal", ROLE_ADMIN },
 	{ "Audit log", "/settings/audit", ROLE_ADMIN | ROLE_MANAGER },
 	{ "Security", "/settings/security", ROLE_STAFF },
 };

@@ -48,7 +48,7 @@ def test_navigation_leads_to_each_section(signed_in, app, browser, shot):
     assert "Invoices" in h1
     current = browser.find_element(By.CSS_SELECTOR, "nav [aria-current='page']")
     assert "Invoices" in current.text
-    shot("placeholder-invoices")
+    shot("invoices")
 
 
 def test_slash_focuses_the_search_box(signed_in, app, browser):

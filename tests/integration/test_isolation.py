@@ -18,6 +18,7 @@ TABLE_OF = [
     (r"^/clients/:id/domains/:domain_id", {"id": "clients", "domain_id": "client_domains"}),
     (r"^/clients/:id/related/:other_id", {"id": "clients", "other_id": "clients"}),
     (r"^/clients/:id/tokens/:token_id", {"id": "clients", "token_id": "enrollment_tokens"}),
+    (r"^/clients/:id/portal/:contact_id", {"id": "clients", "contact_id": "contacts"}),
     (r"^/clients/:id", {"id": "clients"}),
     (r"^/contacts/:id", {"id": "contacts"}),
     (r"^/sites/:id", {"id": "sites"}),
@@ -38,6 +39,12 @@ TABLE_OF = [
     (r"^/time/entries/:id", {"id": "time_entries"}),
     (r"^/contracts/:id/lines/:line_id", {"id": "contracts", "line_id": "contract_lines"}),
     (r"^/contracts/:id", {"id": "contracts"}),
+    (r"^/invoices/:id/lines/:line_id", {"id": "invoices", "line_id": "invoice_lines"}),
+    (r"^/invoices/:id", {"id": "invoices"}),
+    (r"^/settings/portal/hosts/:id", {"id": "tenant_hosts"}),
+    (r"^/portal/:slug/tickets/:id", {"id": "tickets"}),
+    (r"^/portal/:slug/attachments/:id", {"id": "ticket_attachments"}),
+    (r"^/portal/:slug", {}),  # the slug becomes "1": no such portal
 ]
 TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",
                  "client_domains", "client_links", "contacts", "sites", "assets",
@@ -48,6 +55,10 @@ TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clien
                  "sla_tiers", "sla_holidays", "sla_events"]
 TENANT_TABLES += ["timers", "time_entries"]
 TENANT_TABLES += ["contracts", "contract_lines"]
+TENANT_TABLES += ["mail_settings", "mail_messages", "mail_domains", "mail_mailboxes"]
+TENANT_TABLES += ["billing_numbers", "invoices", "billing_periods", "invoice_lines",
+                  "invoice_line_days", "invoice_line_entries", "credit_notes", "payments"]
+TENANT_TABLES += ["portal_settings", "tenant_hosts", "portal_links", "portal_sessions"]
 
 
 def routes():
@@ -111,6 +122,23 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO timers (tenant_id, user_id, ticket_id) VALUES (%s, %s, %s)", (demo, uid, tk))
         ct = c.execute("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, block_minutes, block_fee) VALUES (%s, %s, 'Victim block', 'block_hours', '2025-01-01', 600, 100) RETURNING id", (demo, cl)).fetchone()[0]
         c.execute("INSERT INTO contract_lines (tenant_id, contract_id, description, quantity_source, quantity, unit_price) VALUES (%s, %s, 'Victim line', 'fixed', 1, 10)", (demo, ct))
+        c.execute("INSERT INTO mail_settings (tenant_id, support_address) VALUES (%s, 'help@victim.example')", (demo,))
+        c.execute("INSERT INTO mail_messages (tenant_id, direction, message_id, raw_sha256, outcome, ticket_id, raw) VALUES (%s, 'in', '<v@victim.example>', sha256('v'), 'ticket', %s, 'v')", (demo, tk))
+        c.execute("INSERT INTO mail_domains (tenant_id, domain, dkim_private_pem, dkim_public_b64) VALUES (%s, 'victim.example', 'k', 'p')", (demo,))
+        c.execute("INSERT INTO mail_mailboxes (tenant_id, url, username) VALUES (%s, 'imap://mail.victim.example/INBOX', 'help')", (demo,))
+        iv = c.execute("INSERT INTO invoices (tenant_id, client_id, contract_id, status, number, issued_on, due_on, currency) VALUES (%s, %s, %s, 'issued', 'INV-0001', '2026-01-01', '2026-01-31', 'GBP') RETURNING id", (demo, cl, ct)).fetchone()[0]
+        c.execute("INSERT INTO billing_numbers (tenant_id, kind, last) VALUES (%s, 'invoice', 1)", (demo,))
+        c.execute("INSERT INTO billing_periods (tenant_id, contract_id, starts_on, covers, state, invoice_id) VALUES (%s, %s, '2025-01-01', '[2025-01-01,2025-02-01)', 'billed', %s)", (demo, ct, iv))
+        il = c.execute("INSERT INTO invoice_lines (tenant_id, invoice_id, position, kind, description, quantity, unit_price, amount) VALUES (%s, %s, 1, 'assets', 'Victim line', 1, 100, 100) RETURNING id", (demo, iv)).fetchone()[0]
+        c.execute("INSERT INTO invoice_line_days (tenant_id, line_id, day, count) VALUES (%s, %s, '2025-01-01', 1)", (demo, il))
+        c.execute("INSERT INTO invoice_line_entries (tenant_id, line_id, entry_id, raw_minutes, billed_minutes) SELECT tenant_id, %s, id, 30, 30 FROM time_entries WHERE tenant_id = %s LIMIT 1", (il, demo))
+        c.execute("INSERT INTO credit_notes (tenant_id, invoice_id, number, amount, reason, issued_on) VALUES (%s, %s, 'CN-0001', 10, 'victim', '2026-01-02')", (demo, iv))
+        c.execute("INSERT INTO payments (tenant_id, invoice_id, amount, paid_on, method) VALUES (%s, %s, 10, '2026-01-03', 'cash')", (demo, iv))
+        vc = c.execute("INSERT INTO contacts (tenant_id, client_id, name, email, is_portal) VALUES (%s, %s, 'Portal Vic', 'pvic@victim.example', true) RETURNING id", (demo, cl)).fetchone()[0]
+        c.execute("INSERT INTO portal_settings (tenant_id, welcome_text) VALUES (%s, 'Victim welcome')", (demo,))
+        c.execute("INSERT INTO tenant_hosts (tenant_id, host) VALUES (%s, 'support.victim.example')", (demo,))
+        c.execute("INSERT INTO portal_links (tenant_id, contact_id, token_hash, expires_at) VALUES (%s, %s, sha256('pl'), now() + interval '15 minutes')", (demo, vc))
+        c.execute("INSERT INTO portal_sessions (tenant_id, contact_id, token_hash, csrf_token, expires_at) VALUES (%s, %s, sha256('ps'), 'c', now() + interval '1 hour')", (demo, vc))
     assert app.run("tenant", "create", "--slug", "rival", "--name", "Rival").returncode == 0
     link = app.run("user", "invite", "--tenant", "rival", "--email", "boss@rival.test",
                    "--role", "admin").stdout.strip()

@@ -97,14 +97,14 @@ def test_sighup_reloads_templates_without_dropping_requests(app_factory, tmp_pat
     shutil.copytree(os.path.join(SRC, "views"), views)
     app = app_factory(workers=2, views_dir=str(views))
     b = signed_in(app)
-    assert "Reloaded-marker" not in b.get("/invoices").text
-    placeholder = views / "placeholder.mustache"
-    placeholder.write_text(placeholder.read_text().replace("{{section}}", "{{section}} Reloaded-marker", 1))
+    assert "Reloaded-marker" not in b.get("/reports").text
+    reports = views / "reports" / "index.mustache"
+    reports.write_text(reports.read_text().replace("{{$content}}", "{{$content}}Reloaded-marker", 1))
     old = set(app.worker_pids())
     results = load(app, "/healthz", 2, during=lambda: app.proc.send_signal(signal.SIGHUP))
     assert results and all(r == 200 for r in results), [r for r in results if r != 200][:5]
     assert wait_for(lambda: not (set(app.worker_pids()) & old))
-    assert "Reloaded-marker" in b.get("/invoices").text
+    assert "Reloaded-marker" in b.get("/reports").text
 
 
 def test_sighup_with_a_broken_config_keeps_serving(app_factory):

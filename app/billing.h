@@ -1,0 +1,21 @@
+/* billing.h: the billing-run batch — every due contract period invoiced once */
+#ifndef TD_BILLING_H
+#define TD_BILLING_H
+
+struct config;
+
+/*
+ * `tallydesk billing-run [--date D] [--client ID] [--dry-run]`: for every
+ * tenant, every client with a contract period due by day D (default:
+ * today in the tenant's zone) gets that period's draft invoice, one client
+ * per transaction, computed by billing_run_client() in sql/0015. Under a
+ * session advisory lock (a second run at the same time says so and exits
+ * 0). Idempotent and resumable: periods are rows with a unique key, so a
+ * rerun or a run after kill -9 creates nothing twice. --dry-run prints
+ * each would-be invoice and its change from the previous one and writes
+ * nothing. Returns the exit status: 0 done, 1 a client failed (the others
+ * are billed; the summary names it), 2 bad usage.
+ */
+int billing_run(const struct config *conf, int argc, char **argv);
+
+#endif

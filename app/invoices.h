@@ -1,0 +1,38 @@
+/* invoices.h: invoice list, page, issue, payments, credit notes, exports */
+#ifndef TD_INVOICES_H
+#define TD_INVOICES_H
+
+#include "err.h"
+
+struct req;
+
+/* GET /invoices?status=&client_id=&period=YYYY-MM&overdue=1 — 400. */
+enum td_err invoices_list(struct req *r);
+/* GET /invoices.csv and /invoices/lines.csv (same filters) — 400. */
+enum td_err invoices_csv(struct req *r);
+enum td_err invoices_lines_csv(struct req *r);
+/* GET /invoices/ageing — what clients owe, by days past due. */
+enum td_err invoices_ageing(struct req *r);
+/* GET /clients/:id/billing — this cycle so far, computed by the engine. */
+enum td_err invoices_preview(struct req *r);
+/* GET /invoices/:id — lines with their sources, tax per rate, balance. */
+enum td_err invoices_show(struct req *r);
+/* GET /invoices/:id/pdf — the invoice drawn as a PDF (cairo + pango). */
+enum td_err invoices_pdf(struct req *r);
+/* POST /invoices — a manual draft for client_id; 422. */
+enum td_err invoices_create(struct req *r);
+/* POST /invoices/:id/lines, /lines/:line_id/delete — ad-hoc lines of a draft. */
+enum td_err invoices_line_add(struct req *r);
+enum td_err invoices_line_delete(struct req *r);
+/* POST /invoices/:id/delete — a draft; its period is billed again. 409. */
+enum td_err invoices_delete(struct req *r);
+/* POST /invoices/:id/issue — number assigned; 409 unless a draft. */
+enum td_err invoices_issue(struct req *r);
+/* POST /invoices/:id/send — queued in the outbox; 409 unless issued; 422. */
+enum td_err invoices_send(struct req *r);
+/* POST /invoices/:id/payments — 422 bad input; 409 unless issued. */
+enum td_err invoices_payment(struct req *r);
+/* POST /invoices/:id/credit — full (no amount) or partial; 422; 409. */
+enum td_err invoices_credit(struct req *r);
+
+#endif
