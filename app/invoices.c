@@ -1083,7 +1083,11 @@ static enum td_err add_pdf_words(struct req *r, int64_t id, json_t *v)
  */
 enum td_err invoices_pdf(struct req *r)
 {
-	int64_t id = route_arg_int(&r->args, "id");
+	return invoices_pdf_of(r, route_arg_int(&r->args, "id"));
+}
+
+enum td_err invoices_pdf_of(struct req *r, int64_t id)
+{
 	const char *number;
 	struct sbuf sb;
 	enum td_err err;

@@ -19,6 +19,11 @@ enum td_err invoices_preview(struct req *r);
 enum td_err invoices_show(struct req *r);
 /* GET /invoices/:id/pdf — the invoice drawn as a PDF (cairo + pango). */
 enum td_err invoices_pdf(struct req *r);
+/*
+ * Answers the request with invoice id of the tenant as a PDF: for pages
+ * that check who may see it first (the client portal).
+ */
+enum td_err invoices_pdf_of(struct req *r, int64_t id);
 /* POST /invoices — a manual draft for client_id; 422. */
 enum td_err invoices_create(struct req *r);
 /* POST /invoices/:id/lines, /lines/:line_id/delete — ad-hoc lines of a draft. */

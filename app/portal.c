@@ -20,6 +20,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "invoices.h"
 #include "portal.h"
 #include "req.h"
 #include "sbuf.h"
@@ -170,6 +171,19 @@ static const char sql_comment_new[] =
 	"INSERT INTO ticket_comments (tenant_id, ticket_id, author_contact_id,"
 	" author_label, public, body) VALUES (app_tenant(), $1, $2, $3, true,"
 	" $4) RETURNING id";
+/* The client's invoices once issued, newest first, with what is left to pay. */
+static const char sql_invoices[] =
+	"SELECT i.id, i.number, i.issued_on::text, i.due_on::text,"
+	" t.total::text, t.balance::text, i.currency,"
+	" t.balance > 0 AND i.due_on < (now() AT TIME ZONE"
+	"  (SELECT time_zone FROM tenants WHERE id = app_tenant()))::date"
+	" FROM invoices i JOIN invoice_totals t ON t.tenant_id = i.tenant_id"
+	" AND t.invoice_id = i.id WHERE i.tenant_id = app_tenant()"
+	" AND i.client_id = $1 AND i.status IN ('issued', 'sent')"
+	" ORDER BY i.issued_on DESC, i.id DESC LIMIT 50";
+static const char sql_invoice_of[] =
+	"SELECT 1 FROM invoices WHERE tenant_id = app_tenant() AND id = $1"
+	" AND client_id = $2 AND status IN ('issued', 'sent')";
 static const char sql_close[] =
 	"UPDATE tickets SET status = 'closed', closed_at = now(),"
 	" closed_without_time = NOT EXISTS (SELECT 1 FROM time_entries e"
@@ -754,6 +768,39 @@ static json_t *ticket_row(struct req *r, const struct portal *p, PGresult *res,
 }
 
 /* GET /portal/:slug — the contact's tickets and contract. */
+/* The client's issued invoices for its admins: number, dates, balance. */
+static enum td_err add_invoices(struct req *r, const struct portal *p)
+{
+	const char *params[1] = { req_id(r, r->auth.client_id) };
+	json_t *list = json_array();
+	PGresult *res;
+	enum td_err err;
+	int i, n;
+
+	json_object_set_new(req_view(r), "invoices", list);
+	err = req_query(r, sql_invoices, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		json_array_append_new(
+			list,
+			json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+				  "id", (json_int_t)db_int(res, i, 0), "number",
+				  db_text(res, i, 1), "issued_on",
+				  db_text(res, i, 2), "due_on", db_text(res, i, 3),
+				  "total", db_text(res, i, 4), "balance",
+				  db_text(res, i, 5), "currency",
+				  db_text(res, i, 6), "overdue",
+				  db_bool(res, i, 7), "pdf",
+				  arena_printf(r->arena,
+					       "%s/invoices/%" PRId64 "/pdf",
+					       p->base, db_int(res, i, 0))));
+	json_object_set_new(req_view(r), "has_invoices",
+			    json_boolean(n > 0));
+	return TD_OK;
+}
+
 enum td_err portal_home(struct req *r)
 {
 	struct portal p;
@@ -792,8 +839,39 @@ enum td_err portal_home(struct req *r)
 	block = json_object_get(req_view(r), "block");
 	if (block != NULL)
 		json_object_del(block, "url"); /* a staff page */
+	if (p.admin) {
+		err = add_invoices(r, &p);
+		if (err != TD_OK)
+			return err;
+	}
 	set_page(r, "Support requests", "portal/home");
 	return TD_OK;
+}
+
+/*
+ * GET /portal/:slug/invoices/:id/pdf — an issued invoice of the contact's
+ * client, for its client admins; 404 for anything else.
+ */
+enum td_err portal_invoice_pdf(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id");
+	const char *params[2] = { req_id(r, id), NULL };
+	struct portal p;
+	PGresult *res;
+	bool done;
+	enum td_err err = enter(r, &p, true, &done);
+
+	if (err != TD_OK || done)
+		return err;
+	params[1] = req_id(r, r->auth.client_id);
+	if (!p.admin)
+		return req_fail(r, TD_ENOENT, "no invoice %" PRId64, id);
+	err = req_query(r, sql_invoice_of, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_ENOENT, "no invoice %" PRId64, id);
+	return invoices_pdf_of(r, id);
 }
 
 static json_t *priority_choices(int selected)

@@ -22,6 +22,7 @@ enum td_err portal_link_form(struct req *r);
 enum td_err portal_link_use(struct req *r);
 enum td_err portal_logout(struct req *r);
 enum td_err portal_home(struct req *r);
+enum td_err portal_invoice_pdf(struct req *r);
 enum td_err portal_ticket_new(struct req *r);
 enum td_err portal_ticket_create(struct req *r);
 enum td_err portal_ticket_show(struct req *r);

@@ -248,6 +248,7 @@ static const struct route table[] = {
 	{ POST, "/portal/:slug/tickets/:id/comments", portal_reply, PORTAL },
 	{ POST, "/portal/:slug/tickets/:id/close", portal_close, PORTAL },
 	{ GET, "/portal/:slug/attachments/:id", portal_download, PORTAL },
+	{ GET, "/portal/:slug/invoices/:id/pdf", portal_invoice_pdf, PORTAL },
 	{ GET, "/clients/:id/portal", portal_staff_page, STAFF },
 	{ POST, "/clients/:id/portal/:contact_id/link", portal_staff_link,
 	  STAFF },

@@ -44,6 +44,7 @@ TABLE_OF = [
     (r"^/settings/portal/hosts/:id", {"id": "tenant_hosts"}),
     (r"^/portal/:slug/tickets/:id", {"id": "tickets"}),
     (r"^/portal/:slug/attachments/:id", {"id": "ticket_attachments"}),
+    (r"^/portal/:slug/invoices/:id", {"id": "invoices"}),
     (r"^/portal/:slug", {}),  # the slug becomes "1": no such portal
 ]
 TENANT_TABLES = ["users", "invites", "api_keys", "tax_rates", "sessions", "clients",

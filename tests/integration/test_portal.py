@@ -446,3 +446,36 @@ def test_session_idle_and_absolute_expiry(app):
     b = portal_login(app, "alice@acme.test")
     app.sql("UPDATE contacts SET is_portal = false WHERE email = 'alice@acme.test'")
     assert b.get("/portal/demo").status_code == 303
+
+
+def test_client_admins_see_issued_invoices_and_their_pdfs(app):
+    import subprocess
+    ids = make_world(app)
+
+    def invoice(cl, number, status="issued"):
+        iv = app.sql("INSERT INTO invoices (tenant_id, client_id, status, number, issued_on, due_on, currency)"
+                     " VALUES (%s, %s, %s, %s, %s, %s, 'GBP') RETURNING id",
+                     (ids["tid"], cl, status, number, "2026-10-01" if number else None,
+                      "2026-10-31" if number else None))[0][0]
+        app.sql("INSERT INTO invoice_lines (tenant_id, invoice_id, position, kind, description, quantity,"
+                " unit_price, amount) VALUES (%s, %s, 1, 'fixed', 'Managed service', 1, 500, 500)",
+                (ids["tid"], iv))
+        return iv
+
+    mine = invoice(ids["a"], "INV-0042")
+    draft = invoice(ids["a"], None, "draft")
+    theirs = invoice(ids["b"], "INV-0043")
+    ann = portal_login(app, "ann@acme.test")
+    home = ann.get("/portal/demo").text
+    assert "INV-0042" in home and "INV-0043" not in home and "Overdue" in home
+    assert "GBP 500.00" in home
+    pdf = ann.get(f"/portal/demo/invoices/{mine}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"].startswith("application/pdf")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True).stdout.decode()
+    assert "INV-0042" in text and "500.00" in text
+    # Another client's invoice, a draft, or a contact who is not a client admin: not found.
+    assert ann.get(f"/portal/demo/invoices/{theirs}/pdf").status_code == 404
+    assert ann.get(f"/portal/demo/invoices/{draft}/pdf").status_code == 404
+    alice = portal_login(app, "alice@acme.test")
+    assert "INV-0042" not in alice.get("/portal/demo").text
+    assert alice.get(f"/portal/demo/invoices/{mine}/pdf").status_code == 404
