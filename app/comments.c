@@ -19,6 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "mustache.h"
 #include "req.h"
 #include "sbuf.h"
 #include "ticketctx.h"
@@ -365,6 +366,61 @@ static const char *attached_body(struct req *r)
 }
 
 /*
+ * A staff member's public reply is mailed to the ticket's contact through
+ * the outbox, in this transaction: from the tenant's support address (no
+ * mail without one, or to a contact without an address), threaded on the
+ * last message the contact sent, with an id of ours that their answer will
+ * carry back (mail-ingest threads on it).
+ */
+static const char sql_notify[] =
+	"INSERT INTO outbox (tenant_id, kind, to_addr, subject, body_text,"
+	" message_id, from_addr, ticket_id, in_reply_to, refs)"
+	" SELECT app_tenant(), 'reply', k.email,"
+	" '[T-' || t.number || '] ' || t.subject, $3,"
+	" '<td.reply.' || $2 || '.' || app_tenant() || '@'"
+	"  || split_part(ms.support_address, '@', 2) || '>',"
+	" ms.support_address, t.id, last.message_id, last.message_id"
+	" FROM tickets t"
+	" JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
+	" JOIN mail_settings ms ON ms.tenant_id = t.tenant_id"
+	" LEFT JOIN LATERAL (SELECT m.message_id FROM mail_messages m"
+	"  WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id"
+	"  AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1) last ON true"
+	" WHERE t.tenant_id = app_tenant() AND t.id = $1 AND k.email <> ''"
+	" AND ms.support_address <> ''";
+static const char sql_notify_who[] =
+	"SELECT t.number, t.subject, n.name FROM tickets t"
+	" JOIN tenants n ON n.id = t.tenant_id"
+	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
+
+static enum td_err notify_contact(struct req *r, int64_t ticket_id,
+				  int64_t comment_id, const char *body)
+{
+	const char *params[3] = { req_id(r, ticket_id), req_id(r, comment_id),
+				  NULL };
+	struct sbuf text;
+	PGresult *res;
+	json_t *data;
+	enum td_err err;
+
+	err = req_query(r, sql_notify_who, 1, params, &res);
+	if (err != TD_OK || PQntuples(res) != 1)
+		return err;
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "body", body, "author",
+			 r->auth.name != NULL ? r->auth.name : "", "tenant",
+			 db_text(res, 0, 2), "subject", db_text(res, 0, 1),
+			 "ticket_ref",
+			 arena_join(r->arena, "T-", db_text(res, 0, 0)));
+	req_own_json(r, data);
+	sbuf_init(&text, r->arena, strlen(body) + 512);
+	if (mustache_render(r->ctx->views, "mail/reply_text", data, &text) !=
+	    TD_OK)
+		return req_fail(r, TD_ESYS, "cannot render mail/reply_text");
+	params[2] = sbuf_cstr(&text);
+	return req_query(r, sql_notify, 3, params, NULL);
+}
+
+/*
  * POST /tickets/:id/comments (body, visibility=public|internal or JSON
  * {body, public}, files "file") — 201 (API) or 303 to the comment; 404
  * for another tenant's ticket; 409 when closed; 413 for a file over
@@ -423,6 +479,10 @@ enum td_err comments_create(struct req *r)
 		return err;
 	json_object_set_new(c, "attachments", stored_json(r, st, nfiles));
 	err = ticketctx_touch(r, ticket_id, public);
+	/* Staff (a person or an API key) answering: tell the contact. */
+	if (err == TD_OK && public &&
+	    (r->auth.kind == AUTH_USER || r->auth.kind == AUTH_APIKEY))
+		err = notify_contact(r, ticket_id, cid, body);
 	if (err != TD_OK)
 		return err;
 	after = json_pack("{s:I, s:b, s:o}", "ticket_id", (json_int_t)ticket_id,
