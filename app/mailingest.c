@@ -28,6 +28,7 @@
 #include "db.h"
 #include "mailingest.h"
 #include "mailparse.h"
+#include "notify.h"
 #include "mustache.h"
 #include "req.h"
 #include "sbuf.h"
@@ -682,6 +683,10 @@ static enum td_err add_reply(struct req *r, struct mail_conf *c,
 	err = store_attachments(r, m, t.id, d->comment_id);
 	if (err == TD_OK)
 		err = ticketctx_touch(r, t.id, false);
+	if (err == TD_OK)
+		err = notify_assignee(
+			r, t.id, "client_reply",
+			arena_printf(r->arena, "%s replied", d->sender), body);
 	return err;
 }
 

@@ -21,6 +21,7 @@
 #include "form.h"
 #include "http.h"
 #include "invoices.h"
+#include "notify.h"
 #include "portal.h"
 #include "req.h"
 #include "sbuf.h"
@@ -1225,6 +1226,11 @@ enum td_err portal_reply(struct req *r)
 		err = ticketctx_client_activity(r, id);
 	if (err == TD_OK)
 		err = ticketctx_touch(r, id, false);
+	if (err == TD_OK)
+		err = notify_assignee(r, id, "client_reply",
+				      arena_printf(r->arena, "%s replied",
+						   r->auth.name),
+				      body);
 	if (err == TD_OK)
 		err = audit_write(r, "comment.create", "ticket", id, NULL,
 				  json_pack("{s:I, s:b, s:O}", "comment_id",

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "notify.h"
 #include "queue.h"
 #include "req.h"
 #include "sbuf.h"
@@ -1182,6 +1183,15 @@ enum td_err queue_bulk(struct req *r)
 			continue;
 		err = target != 0 ? ticketctx_merge(r, t.id, target, nums) :
 				    change_ticket(r, t.id, sql, value);
+		if (err == TD_OK && sql == sql_set_assignee && value != NULL)
+			err = notify_assignee(
+				r, t.id, "assigned", "assigned to you",
+				arena_printf(r->arena,
+					     "%s assigned T-%" PRId64
+					     " to you: %s",
+					     r->auth.name != NULL ? r->auth.name :
+								    "Someone",
+					     t.number, t.subject));
 		if (err != TD_OK)
 			return err;
 		json_array_append_new(done, json_integer(t.id));

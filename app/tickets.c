@@ -19,6 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "notify.h"
 #include "req.h"
 #include "sbuf.h"
 #include "sla.h"
@@ -1041,6 +1042,17 @@ static json_t *opt_int(int64_t v)
  * subset); 303 to the ticket (the API gets {ticket}); 422 for bad fields
  * or status closed; 409 when the ticket is closed; 404.
  */
+/* The new assignee hears of it (unless they took it themselves). */
+static enum td_err notify_assigned(struct req *r, int64_t id, int64_t number,
+				   const char *subject)
+{
+	return notify_assignee(
+		r, id, "assigned", "assigned to you",
+		arena_printf(r->arena, "%s assigned T-%" PRId64 " to you: %s",
+			     r->auth.name != NULL ? r->auth.name : "Someone",
+			     number, subject));
+}
+
 enum td_err tickets_update(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), assignee = 0;
@@ -1179,6 +1191,8 @@ enum td_err tickets_update(struct req *r)
 					  before, after);
 		if (err == TD_OK)
 			err = ticketctx_touch(r, id, false);
+		if (err == TD_OK && params[4] != NULL)
+			err = notify_assigned(r, id, t.number, t.subject);
 		if (err != TD_OK)
 			return err;
 	}

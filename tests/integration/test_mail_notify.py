@@ -49,3 +49,35 @@ def test_public_reply_is_mailed_and_the_answer_threads_back(app):
     assert p.stdout.decode().strip() == f"reply {t['ref']}"
     assert app.sql("SELECT count(*) FROM ticket_comments WHERE ticket_id = %s AND body LIKE 'Done, it works now.%%'",
                    (t["id"],)) == [(1,)]
+
+
+def test_assignee_hears_of_assignment_client_replies_and_sla_events(app):
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    tid = app.sql("SELECT id FROM tenants WHERE slug = 'demo'")[0][0]
+    app.sql("INSERT INTO mail_settings (tenant_id, support_address) VALUES (%s, 'help@msp.test')", (tid,))
+    h = key(app)
+    cid = app.post("/api/v1/clients", json={"name": "Acme"}, headers=h).json()["client"]["id"]
+    app.sql("INSERT INTO client_domains (tenant_id, client_id, domain, is_primary) VALUES (%s, %s, 'acme.test', true)",
+            (tid, cid))
+    t = app.post("/api/v1/tickets", json={"subject": "Printer", "client_id": cid}, headers=h).json()["ticket"]
+    tess = app.sql("SELECT id FROM users WHERE email = 'tess@demo.tallydesk.test'")[0][0]
+    r = app.post(f"/api/v1/tickets/{t['id']}", json={"assignee_id": tess}, headers=h)
+    assert r.status_code == 200, r.text
+    notes = lambda kind: app.sql("SELECT to_addr, subject, body_text FROM outbox WHERE kind = %s ORDER BY id", (kind,))
+    assert [(a, s) for a, s, _ in notes("assigned")] == [("tess@demo.tallydesk.test", f"[{t['ref']}] assigned to you")]
+    # The client answers by mail: Tess hears of it.
+    raw = (f"From: Dana <dana@acme.test>\r\nTo: help@msp.test\r\nSubject: Re: [{t['ref']}] Printer\r\n"
+           f"Message-ID: <r1@acme.test>\r\nDate: Tue, 24 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\nIt is jammed again.\r\n").encode()
+    p = subprocess.run([tdharness.BIN, "--config", app.conf, "mail-ingest", "--tenant", "demo"],
+                       input=raw, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = notes("client_reply")
+    assert len(got) == 1 and got[0][0] == "tess@demo.tallydesk.test" and "It is jammed again." in got[0][2]
+    # A year on, the sweep breaches both clocks: one notice per event, once.
+    for _ in range(2):
+        r = app.run("sla-sweep", "--now", "2027-11-24 12:00:00+00")
+        assert r.returncode == 0, r.stderr
+    breaches = notes("sla_breach")
+    assert len(breaches) == 2 and all(a == "tess@demo.tallydesk.test" for a, _, _ in breaches)
+    assert {s.split(": ")[1].split(" ")[0] for _, s, _ in breaches} == {"response", "resolution"}
