@@ -14,6 +14,7 @@
 #include "contracts.h"
 #include "imports.h"
 #include "invoices.h"
+#include "mailsettings.h"
 #include "pages.h"
 #include "portal.h"
 #include "queue.h"
@@ -78,6 +79,8 @@ static const struct route table[] = {
 	{ POST, "/comments/:id", comments_update, STAFF },
 	{ GET, "/attachments/:id", comments_download, STAFF },
 	{ POST, "/alerts", alerts_intake, ROUTE_JSON, ROLE_STAFF },
+	{ GET, "/settings/mail", mailsettings_page, ADMINS },
+	{ POST, "/settings/mail", mailsettings_save, ADMINS },
 	{ GET, "/settings/tickets", ticketsettings_page, ADMINS },
 	{ POST, "/settings/tickets", ticketsettings_labels_save, ADMINS },
 	{ POST, "/settings/queues", ticketsettings_queue_add, ADMINS },

@@ -375,6 +375,7 @@ static const struct settings_tab {
 	{ "Asset kinds", "/settings/asset-kinds", ROLE_ADMIN },
 	{ "Tickets", "/settings/tickets", ROLE_ADMIN },
 	{ "Alerts", "/settings/alerts", ROLE_ADMIN },
+	{ "Email", "/settings/mail", ROLE_ADMIN },
 	{ "SLA tiers", "/settings/sla", ROLE_ADMIN },
 	{ "Time", "/settings/time", ROLE_ADMIN },
 	{ "Portal", "/settings/portal", ROLE_ADMIN },
