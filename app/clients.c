@@ -623,26 +623,6 @@ static const char *like_escape(struct req *r, const char *s)
 	return sbuf_cstr(&sb);
 }
 
-/* A positive id written canonically, as the router takes it. */
-static bool parse_id(const char *s, int64_t *out)
-{
-	const char *p;
-	long long v;
-	char *end;
-
-	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 19)
-		return false;
-	for (p = s; *p != '\0'; p++)
-		if (!is_digit(*p))
-			return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v <= 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
 /* A query parameter, NULL when absent or empty. */
 static const char *query_param(struct req *r, const char *name)
 {
@@ -1108,7 +1088,7 @@ static bool parse_cursor(struct req *r, const char *s, enum list_sort sort,
 
 	if (dot == NULL)
 		return false;
-	if (!parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
+	if (!http_parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
 		return false;
 	*id = req_id(r, v);
 	*key = dot + 1;
@@ -1118,7 +1098,7 @@ static bool parse_cursor(struct req *r, const char *s, enum list_sort sort,
 	case SORT_NAME:
 		return true;
 	case SORT_CREATED:
-		return parse_id(*key, &v);
+		return http_parse_id(*key, &v);
 	case SORT_ASSETS:
 		if (**key == '\0' || strlen(*key) > 18)
 			return false;
@@ -1282,8 +1262,8 @@ enum td_err clients_list(struct req *r)
 	err = req_query(r, plain ? sql_generic_plans : sql_custom_plans, 0,
 			NULL, NULL);
 	if (err == TD_OK)
-		err = req_query(r, plain ? sql_list_plain : sorts[f.sort].sql, 7,
-				params, &res);
+		err = req_query(r, plain ? sql_list_plain : sorts[f.sort].sql,
+				7, params, &res);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
@@ -1485,7 +1465,7 @@ static enum td_err check_input(struct req *r, struct client_input *in,
 	err = check_domain(r, in, id);
 	if (err != TD_OK || in->billing_id == NULL)
 		return err;
-	if (!parse_id(in->billing_id, &bid) || id == 0) {
+	if (!http_parse_id(in->billing_id, &bid) || id == 0) {
 		form_error(r, "billing_contact_id",
 			   "choose one of this client's contacts");
 		return TD_OK;
@@ -2018,15 +1998,15 @@ enum td_err clients_delete(struct req *r)
 	if (err != TD_OK)
 		return err;
 	if (db_int(hist, 0, 0) > 0 || db_int(hist, 0, 1) > 0)
-		return refuse(
-			r, clients_show,
-			arena_printf(r->arena,
-				     "%s has %s: archive it instead", name,
-				     db_int(hist, 0, 0) > 0 ?
-					     plural(r, db_int(hist, 0, 0),
-						    "ticket") :
-					     plural(r, db_int(hist, 0, 1),
-						    "contract")));
+		return refuse(r, clients_show,
+			      arena_printf(r->arena,
+					   "%s has %s: archive it instead",
+					   name,
+					   db_int(hist, 0, 0) > 0 ?
+						   plural(r, db_int(hist, 0, 0),
+							  "ticket") :
+						   plural(r, db_int(hist, 0, 1),
+							  "contract")));
 	before = client_snapshot(r, res, id);
 	json_object_set_new(before, "contacts",
 			    json_integer(int_at(res, 0, C_N_CONTACTS)));
@@ -2221,7 +2201,7 @@ enum td_err clients_link_add(struct req *r)
 		return refuse(r, clients_show,
 			      "this client was merged into another one and "
 			      "cannot be changed");
-	if (!parse_id(form_text(r, "other_id"), &other)) {
+	if (!http_parse_id(form_text(r, "other_id"), &other)) {
 		form_error(r, "other_id", "choose a client");
 	} else if (other == id) {
 		form_error(r, "other_id",
@@ -2433,7 +2413,7 @@ static bool merge_pair(struct req *r, int64_t *a, int64_t *b)
 		sa = ids[0];
 		sb = ids[1];
 	}
-	return parse_id(sa, a) && parse_id(sb, b);
+	return http_parse_id(sa, a) && http_parse_id(sb, b);
 }
 
 /*
@@ -2455,7 +2435,7 @@ enum td_err clients_merge_form(struct req *r)
 		form_error(r, "a", "choose exactly two clients to merge");
 		return form_reject(r, "clients/merge", NULL);
 	}
-	if (k != NULL && !parse_id(k, &keep))
+	if (k != NULL && !http_parse_id(k, &keep))
 		keep = 0;
 	err = merge_page(r, a, b, keep, &blocked);
 	if (err != TD_OK)
@@ -2634,12 +2614,12 @@ static bool merge_ids(struct req *r, int64_t *keep, int64_t *other)
 {
 	int64_t a, b;
 
-	if (!parse_id(form_text(r, "keep"), keep))
+	if (!http_parse_id(form_text(r, "keep"), keep))
 		return false;
-	if (parse_id(form_text(r, "other"), other))
+	if (http_parse_id(form_text(r, "other"), other))
 		return true;
-	if (!parse_id(form_text(r, "a"), &a) ||
-	    !parse_id(form_text(r, "b"), &b))
+	if (!http_parse_id(form_text(r, "a"), &a) ||
+	    !http_parse_id(form_text(r, "b"), &b))
 		return false;
 	if (*keep != a && *keep != b)
 		return false;
@@ -2779,7 +2759,7 @@ enum td_err clients_activity(struct req *r)
 		return err;
 	page(r, arena_printf(r->arena, "%s: activity", c.name),
 	     "clients/activity");
-	if (after != NULL && !parse_id(after, &cursor)) {
+	if (after != NULL && !http_parse_id(after, &cursor)) {
 		form_error(r, "after", "not a valid position in the log");
 		return form_reject(r, "clients/activity", NULL);
 	}

@@ -1,6 +1,7 @@
 /* http.c: percent-decoding, query strings, forms, cookies and multipart */
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -958,4 +959,23 @@ size_t http_utf8_len(const char *s)
 		if (((unsigned char)*s & 0xc0) != 0x80)
 			n++;
 	return n;
+}
+
+bool http_parse_id(const char *s, int64_t *out)
+{
+	const char *p;
+	long long v;
+	char *end;
+
+	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 19)
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*out = (int64_t)v;
+	return true;
 }

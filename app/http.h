@@ -3,6 +3,7 @@
 #define TD_HTTP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -56,6 +57,12 @@ bool http_utf8_valid(const char *s, size_t len);
 
 /* Characters, not bytes, of a valid UTF-8 string (as PostgreSQL's length()). */
 size_t http_utf8_len(const char *s);
+
+/*
+ * A record id as typed in a form or query: a positive decimal int64
+ * without sign, spaces or leading zeros. False for anything else.
+ */
+bool http_parse_id(const char *s, int64_t *out);
 
 /*
  * Percent-decodes s[0..len) into the arena (NUL-terminated; hex digits in

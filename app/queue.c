@@ -26,11 +26,11 @@
 #include "ticketctx.h"
 #include "banned.h"
 
-#define CURSOR_KEY_MAX 64
-#define BOARD_CLOSED   20
-#define BOARD_COLUMN_MAX 200
-#define BULK_MAX       200
-#define TAG_LEN	       40
+#define CURSOR_KEY_MAX	    64
+#define BOARD_CLOSED	    20
+#define BOARD_COLUMN_MAX    200
+#define BULK_MAX	    200
+#define TAG_LEN		    40
 #define CLIENTS_NAMED_MAX_S "200"
 
 /*
@@ -38,8 +38,8 @@
  * Every filter is a parameter that may be NULL, so nothing is built from
  * input: $1 statuses (text[]), $2 priority, $3 clients (bigint[]), $4 assignee,
  * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
- * $10 cursor key, $11 cursor id, $12 limit, $13 queue. The last column is the row's
- * cursor key. Client and assignee names come from joins on the page's
+ * $10 cursor key, $11 cursor id, $12 limit, $13 queue. The last column is the
+ * row's cursor key. Client and assignee names come from joins on the page's
  * rows only; nothing is counted. Search first collects the matching ticket
  * ids from the two full-text indexes (tickets and comments) once, then
  * fetches those tickets by key: an OR of the two matches would hide both
@@ -96,45 +96,44 @@
  * afresh on every request (which cost more than running it).
  */
 #define PLAIN_FILTERS(status, assignee)                                        \
-	" WHERE t.tenant_id = app_tenant() AND " status                         \
-	" AND " assignee " AND $2::int IS NULL AND $3::bigint[] IS NULL"       \
+	" WHERE t.tenant_id = app_tenant() AND " status " AND " assignee       \
+	" AND $2::int IS NULL AND $3::bigint[] IS NULL"                        \
 	" AND NOT $5::boolean AND $6::text IS NULL AND $7::text IS NULL"       \
 	" AND $8::text IS NULL AND $9::text IS NULL AND $13::text IS NULL"     \
 	" AND $14::text IS NULL"
-#define ANY_STATUS	  "t.status = ANY($1::text[])"
+#define ANY_STATUS "t.status = ANY($1::text[])"
 /* Exactly the open ones, spelt so the open-ticket indexes (0013) apply. */
-#define OPEN_STATUS	  "t.status <> 'closed' AND $1::text[] IS NOT NULL"
-#define NOBODY		  "$4::bigint IS NULL"
-#define ME		  "t.assignee_id = $4::bigint"
-#define LIST_FILTERS_ALL  PLAIN_FILTERS(ANY_STATUS, NOBODY)
-#define LIST_FILTERS_MINE PLAIN_FILTERS(ANY_STATUS, ME)
-#define LIST_FILTERS_OPEN PLAIN_FILTERS(OPEN_STATUS, NOBODY)
+#define OPEN_STATUS	       "t.status <> 'closed' AND $1::text[] IS NOT NULL"
+#define NOBODY		       "$4::bigint IS NULL"
+#define ME		       "t.assignee_id = $4::bigint"
+#define LIST_FILTERS_ALL       PLAIN_FILTERS(ANY_STATUS, NOBODY)
+#define LIST_FILTERS_MINE      PLAIN_FILTERS(ANY_STATUS, ME)
+#define LIST_FILTERS_OPEN      PLAIN_FILTERS(OPEN_STATUS, NOBODY)
 #define LIST_FILTERS_OPEN_MINE PLAIN_FILTERS(OPEN_STATUS, ME)
 #define TS_KEY                                                                 \
 	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-#define LIST_UPDATED(from, filters)                                                     \
+#define LIST_UPDATED(from, filters)                                            \
 	LIST_COLUMNS " " TS_KEY from filters                                   \
 		     " AND ($10::text IS NULL OR (t.updated_at, t.id) <"       \
 		     " ($10::timestamptz, $11::bigint))"                       \
 		     " ORDER BY t.updated_at DESC, t.id DESC LIMIT $12::int"
 /* Identity values are handed out in creation order. */
-#define LIST_CREATED(from, filters)                                                     \
+#define LIST_CREATED(from, filters)                                            \
 	LIST_COLUMNS " t.id::text" from filters                                \
 		     " AND ($10::text IS NULL OR t.id < $11::bigint)"          \
 		     " ORDER BY t.id DESC LIMIT $12::int"
 /* The key is "<priority>~<updated>", split by the statement. */
-#define LIST_PRIORITY(from, filters)                                                    \
+#define LIST_PRIORITY(from, filters)                                           \
 	LIST_COLUMNS                                                           \
-	" t.priority || '~' || " TS_KEY from filters                           \
-	" AND ($10::text IS NULL"                                              \
+	" t.priority || '~' || " TS_KEY from filters " AND ($10::text IS NULL" \
 	" OR t.priority > split_part($10, '~', 1)::int"                        \
 	" OR (t.priority = split_part($10, '~', 1)::int"                       \
 	" AND (t.updated_at, t.id) <"                                          \
 	" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"               \
 	" ORDER BY t.priority, t.updated_at DESC, t.id DESC LIMIT $12::int"
-#define LIST_NUMBER(from, filters)                                                      \
+#define LIST_NUMBER(from, filters)                                             \
 	LIST_COLUMNS " t.number::text" from filters                            \
 		     " AND ($10::text IS NULL OR (t.number, t.id) >"           \
 		     " ($10::bigint, $11::bigint))"                            \
@@ -156,8 +155,10 @@ static const char sql_list_updated[] = LIST_UPDATED(LIST_FROM, LIST_FILTERS);
 static const char sql_list_created[] = LIST_CREATED(LIST_FROM, LIST_FILTERS);
 static const char sql_list_priority[] = LIST_PRIORITY(LIST_FROM, LIST_FILTERS);
 static const char sql_list_number[] = LIST_NUMBER(LIST_FROM, LIST_FILTERS);
-static const char sql_search_updated[] = LIST_UPDATED(SEARCH_FROM, LIST_FILTERS);
-static const char sql_search_created[] = LIST_CREATED(SEARCH_FROM, LIST_FILTERS);
+static const char sql_search_updated[] =
+	LIST_UPDATED(SEARCH_FROM, LIST_FILTERS);
+static const char sql_search_created[] =
+	LIST_CREATED(SEARCH_FROM, LIST_FILTERS);
 static const char sql_search_priority[] =
 	LIST_PRIORITY(SEARCH_FROM, LIST_FILTERS);
 static const char sql_search_number[] = LIST_NUMBER(SEARCH_FROM, LIST_FILTERS);
@@ -296,10 +297,10 @@ static const struct {
 	const char *key;
 	const char *label;
 	const char *sql;
-	const char *search_sql; /* the same with search words */
-	const char *all_sql;	/* no filter but the statuses */
-	const char *mine_sql;	/* and the caller's own */
-	const char *open_sql;	/* every open ticket */
+	const char *search_sql;	   /* the same with search words */
+	const char *all_sql;	   /* no filter but the statuses */
+	const char *mine_sql;	   /* and the caller's own */
+	const char *open_sql;	   /* every open ticket */
 	const char *open_mine_sql; /* the caller's open tickets */
 } sorts[SORT__MAX] = {
 	{ "updated", "Recently updated", sql_list_updated, sql_search_updated,
@@ -326,7 +327,7 @@ struct queue_filter {
 	const char *client;	 /* part of a client's name, as typed */
 	const char *client_ids;	 /* what either resolved to: a bigint[] */
 	const char *client_name; /* the one client's name, for the form */
-	const char *assignee; /* as typed: id, "me" or "unassigned" */
+	const char *assignee;	 /* as typed: id, "me" or "unassigned" */
 	const char *assignee_id;
 	bool unassigned;
 	const char *tag;
@@ -343,26 +344,6 @@ static bool is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* A positive id written canonically, as the router takes it. */
-static bool parse_id(const char *s, int64_t *out)
-{
-	const char *p;
-	long long v;
-	char *end;
-
-	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 19)
-		return false;
-	for (p = s; *p != '\0'; p++)
-		if (!is_digit(*p))
-			return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v <= 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
 /* A query parameter, NULL when absent or empty. */
 static const char *query_param(struct req *r, const char *name)
 {
@@ -377,22 +358,6 @@ static json_t *json_from(const char *text)
 	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
 
 	return v != NULL ? v : json_array();
-}
-
-static const char *status_badge(const char *key)
-{
-	switch (ticketctx_status_parse(key)) {
-	case TICKET_NEW:
-		return "badge-new";
-	case TICKET_IN_PROGRESS:
-		return "badge-in-progress";
-	case TICKET_WAITING:
-		return "badge-waiting";
-	case TICKET_CLOSED:
-	case TICKET_STATUS__MAX:
-	default:
-		return "badge-closed";
-	}
 }
 
 /* "3m ago", "5h ago", "2d ago": the list only needs a rough age. */
@@ -462,10 +427,12 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 
 	put(o, "id", json_integer(db_int(res, i, 0)));
 	put(o, "number", json_integer(db_int(res, i, 1)));
-	put(o, "ref", json_string_nocheck(arena_join(r->arena, "T-",
-						     db_text(res, i, 1))));
-	put(o, "url", json_string_nocheck(arena_join(r->arena, "/tickets/",
-						     db_text(res, i, 0))));
+	put(o, "ref",
+	    json_string_nocheck(
+		    arena_join(r->arena, "T-", db_text(res, i, 1))));
+	put(o, "url",
+	    json_string_nocheck(
+		    arena_join(r->arena, "/tickets/", db_text(res, i, 0))));
 	put_text(o, "subject", res, i, 2);
 	put(o, "client_id", json_integer(db_int(res, i, 4)));
 	put_text(o, "client", res, i, 3);
@@ -474,10 +441,12 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 	else
 		put_text(o, "assignee", res, i, 5);
 	put(o, "assignee_id",
-	    db_isnull(res, i, 6) ? json_null() : json_integer(db_int(res, i, 6)));
+	    db_isnull(res, i, 6) ? json_null() :
+				   json_integer(db_int(res, i, 6)));
 	put_text(o, "status", res, i, 7);
-	put(o, "status_label", json_string_nocheck(ticketctx_status_label(r, k)));
-	put(o, "status_class", json_string_nocheck(status_badge(st)));
+	put(o, "status_label",
+	    json_string_nocheck(ticketctx_status_label(r, k)));
+	put(o, "status_class", json_string_nocheck(ticketctx_status_badge(k)));
 	put(o, "priority", json_integer(prio));
 	put(o, "priority_label",
 	    json_string_nocheck(ticketctx_priority_label(prio)));
@@ -493,11 +462,12 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 	if (!strcmp(db_text(res, i, 15), "paused"))
 		put(o, "sla_label", json_string_nocheck("paused"));
 	else
-		put(o, "sla_label", db_isnull(res, i, 16) ?
-					    json_null() :
+		put(o, "sla_label",
+		    db_isnull(res, i, 16) ? json_null() :
 					    json_string_nocheck(due_text(
 						    r, db_int(res, i, 16))));
-	put(o, "sla_class", json_string_nocheck(sla_badge(db_text(res, i, 15))));
+	put(o, "sla_class",
+	    json_string_nocheck(sla_badge(db_text(res, i, 15))));
 	return o;
 }
 
@@ -571,7 +541,7 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 	     f->priority[0] > '4'))
 		form_error(r, "priority", "choose a priority from 1 to 4");
 	f->client_id = query_param(r, "client_id");
-	if (f->client_id != NULL && !parse_id(f->client_id, &v))
+	if (f->client_id != NULL && !http_parse_id(f->client_id, &v))
 		form_error(r, "client_id", "not a client");
 	f->client = query_param(r, "client");
 	if (f->client != NULL && http_utf8_len(f->client) > 200)
@@ -582,7 +552,7 @@ static void read_filter(struct req *r, struct queue_filter *f, bool mine)
 			f->assignee_id = req_id(r, r->auth.user_id);
 		else if (!strcmp(f->assignee, "unassigned"))
 			f->unassigned = true;
-		else if (parse_id(f->assignee, &v))
+		else if (http_parse_id(f->assignee, &v))
 			f->assignee_id = f->assignee;
 		else
 			form_error(r, "assignee",
@@ -650,8 +620,7 @@ static json_t *filter_json(const struct queue_filter *f)
 		      f->client_name != NULL ? f->client_name : f->client,
 		      "assignee", f->assignee, "tag", f->tag, "type", f->type,
 		      "source", f->source, "queue", f->queue, "sla", f->sla,
-		      "q", f->q, "sort",
-		      sorts[f->sort].key);
+		      "q", f->q, "sort", sorts[f->sort].key);
 	return o;
 }
 
@@ -667,7 +636,7 @@ static bool parse_cursor(struct req *r, const char *s, const char **key,
 
 	if (dot == NULL)
 		return false;
-	if (!parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
+	if (!http_parse_id(arena_strndup(r->arena, s, (size_t)(dot - s)), &v))
 		return false;
 	*id = req_id(r, v);
 	*key = dot + 1;
@@ -702,7 +671,8 @@ static enum td_err resolve_clients(struct req *r, struct queue_filter *f)
 			return TD_OK;
 		}
 		/* The form sends both; a name typed over the shown one wins. */
-		if (f->client == NULL || !strcmp(f->client, db_text(res, 0, 0))) {
+		if (f->client == NULL ||
+		    !strcmp(f->client, db_text(res, 0, 0))) {
 			f->client_name = db_text(res, 0, 0);
 			f->client_ids =
 				arena_printf(r->arena, "{%s}", f->client_id);
@@ -718,7 +688,8 @@ static enum td_err resolve_clients(struct req *r, struct queue_filter *f)
 		return err;
 	if (db_int(res, 0, 1) == 0) {
 		form_error(r, "client",
-			   arena_printf(r->arena, "no client's name contains “%s”",
+			   arena_printf(r->arena,
+					"no client's name contains “%s”",
 					f->client));
 		return TD_OK;
 	}
@@ -790,7 +761,8 @@ static void add_flags(struct req *r, const struct queue_filter *f)
 		v, "sla_on",
 		json_pack("{s:b, s:b, s:b, s:b}", "breached",
 			  f->sla != NULL && !strcmp(f->sla, "breached"),
-			  "at_risk", f->sla != NULL && !strcmp(f->sla, "at_risk"),
+			  "at_risk",
+			  f->sla != NULL && !strcmp(f->sla, "at_risk"),
 			  "paused", f->sla != NULL && !strcmp(f->sla, "paused"),
 			  "ok", f->sla != NULL && !strcmp(f->sla, "ok")));
 	json_object_set_new(v, "query", json_string(r->query));
@@ -876,9 +848,9 @@ static enum td_err list_page(struct req *r, bool mine)
 		json_array_append_new(rows, ticket_row(r, res, i));
 	json_object_set_new(v, "has_tickets", json_boolean(n > 0));
 	if (n > limit) {
-		next = arena_printf(r->arena, "%s.%s",
-				    db_text(res, limit - 1, 0),
-				    db_text(res, limit - 1, PQnfields(res) - 1));
+		next = arena_printf(
+			r->arena, "%s.%s", db_text(res, limit - 1, 0),
+			db_text(res, limit - 1, PQnfields(res) - 1));
 		json_object_set_new(v, "next", json_string(next));
 		json_object_set_new(
 			v, "next_url",
@@ -950,9 +922,10 @@ enum td_err queue_board(struct req *r)
 	for (s = 0; s < TICKET_STATUS__MAX; s++) {
 		st = ticketctx_status_key((enum ticket_status)s);
 		params[0] = arena_printf(r->arena, "{%s}", st);
-		params[11] = arena_printf(r->arena, "%d",
-					  s == TICKET_CLOSED ? BOARD_CLOSED :
-							       BOARD_COLUMN_MAX + 1);
+		params[11] =
+			arena_printf(r->arena, "%d",
+				     s == TICKET_CLOSED ? BOARD_CLOSED :
+							  BOARD_COLUMN_MAX + 1);
 		err = req_query(r,
 				s == TICKET_CLOSED ? sql_board_closed :
 						     sql_board_open,
@@ -965,8 +938,9 @@ enum td_err queue_board(struct req *r)
 			json_array_append_new(cards, ticket_row(r, res, i));
 		col = json_pack(
 			"{s:s, s:s, s:s, s:b, s:I, s:b}", "status", st, "label",
-			ticketctx_status_label(r, (enum ticket_status)s), "class",
-			status_badge(st), "closed", s == TICKET_CLOSED, "count",
+			ticketctx_status_label(r, (enum ticket_status)s),
+			"class", ticketctx_status_badge((enum ticket_status)s),
+			"closed", s == TICKET_CLOSED, "count",
 			(json_int_t)json_array_size(cards), "more",
 			s != TICKET_CLOSED && n > BOARD_COLUMN_MAX);
 		json_object_set_new(col, "cards", cards);
@@ -1055,7 +1029,7 @@ static json_t *bulk_ids(struct req *r)
 	for (i = 0; i < r->form.n; i++) {
 		if (strcmp(r->form.v[i].name, "id"))
 			continue;
-		if (parse_id(r->form.v[i].value, &v))
+		if (http_parse_id(r->form.v[i].value, &v))
 			json_array_append_new(ids, json_integer(v));
 		else
 			form_error(r, "ids", "not a ticket");
@@ -1071,7 +1045,7 @@ static json_t *bulk_ids(struct req *r)
 enum td_err queue_bulk(struct req *r)
 {
 	static const char *const actions[] = { "assign", "status", "priority",
-					       "tag", "merge", NULL };
+					       "tag",	 "merge",  NULL };
 	const char *action = form_text(r, "action");
 	const char *value = form_text(r, "value"), *sql = NULL, *p[1];
 	const char *back = form_text(r, "return_to");
@@ -1104,7 +1078,7 @@ enum td_err queue_bulk(struct req *r)
 			value = req_id(r, r->auth.user_id);
 		} else if (!strcmp(value, "") || !strcmp(value, "none")) {
 			value = NULL;
-		} else if (!parse_id(value, &v)) {
+		} else if (!http_parse_id(value, &v)) {
 			form_error(r, "value", "choose a person");
 		} else {
 			p[0] = value;
@@ -1129,7 +1103,8 @@ enum td_err queue_bulk(struct req *r)
 		if (strlen(value) != 1 || value[0] < '1' || value[0] > '4')
 			form_error(r, "value", "choose a priority from 1 to 4");
 	} else if (!strcmp(action, "merge")) {
-		/* Duplicates: every ticked ticket but the target goes into it. */
+		/* Duplicates: every ticked ticket but the target goes into it.
+		 */
 		err = ticketctx_find(r, value, &target);
 		if (err != TD_OK)
 			return err;
@@ -1186,12 +1161,12 @@ enum td_err queue_bulk(struct req *r)
 		if (err == TD_OK && sql == sql_set_assignee && value != NULL)
 			err = notify_assignee(
 				r, t.id, "assigned", "assigned to you",
-				arena_printf(r->arena,
-					     "%s assigned T-%" PRId64
-					     " to you: %s",
-					     r->auth.name != NULL ? r->auth.name :
-								    "Someone",
-					     t.number, t.subject));
+				arena_printf(
+					r->arena,
+					"%s assigned T-%" PRId64 " to you: %s",
+					r->auth.name != NULL ? r->auth.name :
+							       "Someone",
+					t.number, t.subject));
 		if (err != TD_OK)
 			return err;
 		json_array_append_new(done, json_integer(t.id));
@@ -1199,14 +1174,15 @@ enum td_err queue_bulk(struct req *r)
 	if (!r->want_json) {
 		form_flash(r, "ok",
 			   target != 0 ?
-				   arena_printf(r->arena,
-						"Merged %zu tickets into T-%" PRId64
-						"%s",
-						json_array_size(done), nums[1],
-						json_array_size(skipped) ?
-							"; skipped the closed "
-							"ones" :
-							"") :
+				   arena_printf(
+					   r->arena,
+					   "Merged %zu tickets into T-%" PRId64
+					   "%s",
+					   json_array_size(done), nums[1],
+					   json_array_size(skipped) ?
+						   "; skipped the closed "
+						   "ones" :
+						   "") :
 			   json_array_size(skipped) == 0 ?
 				   arena_printf(r->arena, "Updated %zu tickets",
 						json_array_size(done)) :
@@ -1261,9 +1237,9 @@ enum td_err queue_board_move(struct req *r)
 				"guard asks about time");
 	if (st == TICKET_STATUS__MAX)
 		form_error(r, "status", "choose new, in_progress or waiting");
-	if (*before_id != '\0' && !parse_id(before_id, &v))
+	if (*before_id != '\0' && !http_parse_id(before_id, &v))
 		form_error(r, "before_id", "not a ticket");
-	if (*after_id != '\0' && !parse_id(after_id, &v))
+	if (*after_id != '\0' && !http_parse_id(after_id, &v))
 		form_error(r, "after_id", "not a ticket");
 	if (form_has_errors(r))
 		return move_reject(r);
@@ -1312,7 +1288,8 @@ enum td_err queue_board_move(struct req *r)
 	if (!r->want_json) {
 		form_flash(r, "ok",
 			   arena_printf(r->arena, "Moved T-%" PRId64 " to %s",
-					t.number, ticketctx_status_label(r, st)));
+					t.number,
+					ticketctx_status_label(r, st)));
 		r->redirect = "/tickets/board";
 	}
 	return TD_OK;

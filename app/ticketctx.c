@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "db.h"
 #include "form.h"
+#include "http.h"
 #include "req.h"
 #include "ticketctx.h"
 #include "timers.h"
@@ -253,6 +254,16 @@ enum td_err ticketctx_check_queue(struct req *r, const char *name)
 	return TD_OK;
 }
 
+const char *ticketctx_status_badge(enum ticket_status s)
+{
+	static const char *const badges[TICKET_STATUS__MAX] = {
+		"badge-new", "badge-in-progress", "badge-waiting",
+		"badge-closed"
+	};
+
+	return (unsigned)s < TICKET_STATUS__MAX ? badges[s] : "badge-closed";
+}
+
 const char *ticketctx_priority_label(int priority)
 {
 	if (priority < 1 || priority > 4)
@@ -260,20 +271,15 @@ const char *ticketctx_priority_label(int priority)
 	return priority_labels[priority - 1];
 }
 
-static const char *num(struct req *r, int64_t v)
-{
-	return arena_printf(r->arena, "%" PRId64, v);
-}
-
 static const char *opt_id(struct req *r, int64_t v)
 {
-	return v > 0 ? num(r, v) : NULL;
+	return v > 0 ? req_id(r, v) : NULL;
 }
 
 enum td_err ticketctx_load(struct req *r, int64_t id, bool for_update,
 			   struct ticket_ref *out)
 {
-	const char *params[1] = { num(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	PGresult *res;
 	enum td_err err;
 
@@ -318,10 +324,10 @@ enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
 	if (err != TD_OK)
 		return err;
 	*number = db_int(res, 0, 0);
-	params[0] = num(r, *number);
+	params[0] = req_id(r, *number);
 	params[1] = n->subject;
 	params[2] = n->description ? n->description : "";
-	params[3] = num(r, n->client_id);
+	params[3] = req_id(r, n->client_id);
 	params[4] = opt_id(r, n->contact_id);
 	params[5] = opt_id(r, n->site_id);
 	params[6] = opt_id(r, n->asset_id);
@@ -331,7 +337,7 @@ enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
 	params[10] = opt_id(r, n->assignee_id);
 	params[11] = n->alert_key;
 	params[12] = n->tags_json ? n->tags_json : "[]";
-	params[13] = person ? num(r, r->auth.user_id) : NULL;
+	params[13] = person ? req_id(r, r->auth.user_id) : NULL;
 	/* An alert's ticket is untouched until a person works it. */
 	params[14] = person ? "true" : "false";
 	params[15] = n->queue != NULL && *n->queue != '\0' ? n->queue : NULL;
@@ -345,7 +351,7 @@ enum td_err ticketctx_create(struct req *r, const struct ticket_new *n,
 enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply)
 {
 	bool person = r->auth.kind == AUTH_USER;
-	const char *params[3] = { num(r, id), person ? "true" : "false",
+	const char *params[3] = { req_id(r, id), person ? "true" : "false",
 				  person && public_reply ? "true" : "false" };
 
 	return req_query(r, sql_touch, 3, params, NULL);
@@ -353,23 +359,16 @@ enum td_err ticketctx_touch(struct req *r, int64_t id, bool public_reply)
 
 enum td_err ticketctx_find(struct req *r, const char *text, int64_t *id)
 {
-	const char *params[2] = { NULL, NULL }, *p = text;
+	const char *params[2] = { NULL, NULL };
+	int64_t v;
 	PGresult *res;
 	enum td_err err;
+	bool ref = (text[0] == 'T' || text[0] == 't') && text[1] == '-';
 
 	*id = 0;
-	if ((p[0] == 'T' || p[0] == 't') && p[1] == '-') {
-		p += 2;
-		if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
-		    strlen(p) > 18)
-			return TD_OK;
-		params[0] = p;
-	} else {
-		if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
-		    strlen(p) > 18)
-			return TD_OK;
-		params[1] = p;
-	}
+	if (!http_parse_id(ref ? text + 2 : text, &v))
+		return TD_OK;
+	params[ref ? 0 : 1] = req_id(r, v);
 	err = req_query(r, sql_merge_target, 2, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -380,9 +379,9 @@ enum td_err ticketctx_find(struct req *r, const char *text, int64_t *id)
 
 enum td_err ticketctx_note(struct req *r, int64_t ticket, const char *body)
 {
-	const char *params[3] = { num(r, ticket),
+	const char *params[3] = { req_id(r, ticket),
 				  r->auth.kind == AUTH_USER ?
-					  num(r, r->auth.user_id) :
+					  req_id(r, r->auth.user_id) :
 					  NULL,
 				  body };
 
@@ -401,8 +400,8 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 	if (target == id)
 		return req_fail(r, TD_ECONFLICT,
 				"a ticket cannot be merged into itself");
-	params[0] = num(r, id);
-	params[1] = num(r, target);
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, target);
 	err = req_query(r, sql_merge_lock, 2, params, &res);
 	if (err != TD_OK)
 		return err;
@@ -411,9 +410,10 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 	for (i = 0; i < 2; i++) {
 		nums[db_int(res, i, 0) == id ? 0 : 1] = db_int(res, i, 1);
 		if (!strcmp(db_text(res, i, 2), "closed"))
-			return req_fail(r, TD_ECONFLICT,
-					"T-%s is closed: reopen it to change it",
-					db_text(res, i, 1));
+			return req_fail(
+				r, TD_ECONFLICT,
+				"T-%s is closed: reopen it to change it",
+				db_text(res, i, 1));
 	}
 	err = req_query(r, sql_merge_comments, 2, params, NULL);
 	if (err == TD_OK)
@@ -425,13 +425,15 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 	if (err == TD_OK)
 		err = req_query(r, sql_merge_time, 2, params, NULL);
 	if (err == TD_OK)
-		err = ticketctx_note(
-			r, target,
-			arena_printf(r->arena, "Merged from T-%" PRId64, nums[0]));
+		err = ticketctx_note(r, target,
+				     arena_printf(r->arena,
+						  "Merged from T-%" PRId64,
+						  nums[0]));
 	if (err == TD_OK)
-		err = ticketctx_note(
-			r, id,
-			arena_printf(r->arena, "Merged into T-%" PRId64, nums[1]));
+		err = ticketctx_note(r, id,
+				     arena_printf(r->arena,
+						  "Merged into T-%" PRId64,
+						  nums[1]));
 	if (err == TD_OK)
 		err = req_query(r, sql_merge_close, 2, params, NULL);
 	/* The duplicate is closed: a timer still running on it is discarded. */
@@ -443,8 +445,8 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 		err = ticketctx_touch(r, target, false);
 	if (err != TD_OK)
 		return err;
-	a_src = json_pack("{s:I, s:s}", "merged_into", (json_int_t)target, "ref",
-			  arena_printf(r->arena, "T-%" PRId64, nums[1]));
+	a_src = json_pack("{s:I, s:s}", "merged_into", (json_int_t)target,
+			  "ref", arena_printf(r->arena, "T-%" PRId64, nums[1]));
 	req_own_json(r, a_src);
 	a_dst = json_pack("{s:I, s:s}", "merged_from", (json_int_t)id, "ref",
 			  arena_printf(r->arena, "T-%" PRId64, nums[0]));
@@ -458,7 +460,7 @@ enum td_err ticketctx_merge(struct req *r, int64_t id, int64_t target,
 
 enum td_err ticketctx_client_activity(struct req *r, int64_t id)
 {
-	const char *params[1] = { num(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *before, *after;
 	PGresult *res;
 	enum td_err err;
@@ -476,7 +478,7 @@ enum td_err ticketctx_client_activity(struct req *r, int64_t id)
 
 enum td_err ticketctx_reopen(struct req *r, int64_t id, const char *why)
 {
-	const char *params[1] = { num(r, id) };
+	const char *params[1] = { req_id(r, id) };
 	json_t *after;
 	enum td_err err;
 

@@ -22,14 +22,16 @@ enum ticket_status {
 
 /* "new" -> TICKET_NEW; TICKET_STATUS__MAX for anything else. */
 enum ticket_status ticketctx_status_parse(const char *s);
-const char *ticketctx_status_key(enum ticket_status s);	  /* "in_progress" */
+const char *ticketctx_status_key(enum ticket_status s);	    /* "in_progress" */
 const char *ticketctx_status_default(enum ticket_status s); /* "In progress" */
 /*
  * The label the request's tenant gives s (its own name from Settings →
  * Tickets, else the default). Read once per request.
  */
 const char *ticketctx_status_label(struct req *r, enum ticket_status s);
-const char *ticketctx_priority_label(int priority);	  /* "P1 Critical" */
+const char *ticketctx_priority_label(int priority); /* "P1 Critical" */
+/* The badge class of a status ("badge-in-progress"); closed for others. */
+const char *ticketctx_status_badge(enum ticket_status s);
 
 struct ticket_ref {
 	int64_t id;
@@ -90,7 +92,6 @@ struct ticket_choices {
 enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 			      const char *queue_sel, bool views,
 			      struct ticket_choices *out);
-
 
 /*
  * Inserts a ticket with the tenant's next number and writes the audit

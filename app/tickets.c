@@ -228,26 +228,6 @@ static json_t *col_text(const PGresult *res, int row, int col)
 	return text_or_null(db_text(res, row, col));
 }
 
-/* A positive id written canonically. */
-static bool parse_id(const char *s, int64_t *out)
-{
-	const char *p;
-	long long v;
-	char *end;
-
-	if (s == NULL || *s == '\0' || *s == '0' || strlen(s) > 18)
-		return false;
-	for (p = s; *p != '\0'; p++)
-		if (!isdigit((unsigned char)*p))
-			return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v <= 0)
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
 /* An optional id field: 0 when empty; false (and an error) when bad. */
 static bool read_opt_id(struct req *r, const char *name, int64_t *out)
 {
@@ -256,7 +236,7 @@ static bool read_opt_id(struct req *r, const char *name, int64_t *out)
 	*out = 0;
 	if (*s == '\0')
 		return true;
-	if (parse_id(s, out))
+	if (http_parse_id(s, out))
 		return true;
 	form_error(r, name, "choose one from the list");
 	return false;
@@ -401,7 +381,8 @@ static json_t *status_choices(struct req *r, enum ticket_status selected)
 			json_pack("{s:s, s:s, s:b}", "value",
 				  ticketctx_status_key((enum ticket_status)s),
 				  "label",
-				  ticketctx_status_label(r, (enum ticket_status)s),
+				  ticketctx_status_label(r,
+							 (enum ticket_status)s),
 				  "selected", s == (int)selected));
 	return a;
 }
@@ -469,7 +450,7 @@ enum td_err tickets_new(struct req *r)
 	in.subject = "";
 	in.description = "";
 	in.due = "";
-	if (c != NULL && !parse_id(c, &in.client_id))
+	if (c != NULL && !http_parse_id(c, &in.client_id))
 		in.client_id = 0;
 	return new_page(r, &in);
 }
@@ -715,11 +696,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 	json_object_set_new(t, "status", json_string(ticketctx_status_key(st)));
 	json_object_set_new(t, "status_label", json_string(label));
 	json_object_set_new(t, "status_badge",
-			    json_string(st == TICKET_NEW ? "badge-new" :
-					st == TICKET_IN_PROGRESS ?
-							   "badge-in-progress" :
-					st == TICKET_WAITING ? "badge-waiting" :
-							       "badge-closed"));
+			    json_string(ticketctx_status_badge(st)));
 	json_object_set_new(t, "priority", json_integer(prio));
 	json_object_set_new(t, "priority_label",
 			    json_string(ticketctx_priority_label(prio)));
@@ -978,7 +955,8 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return TD_OK;
 	prio = (int)db_int(res, 0, T_PRIORITY);
 	err = ticketctx_choices(
-		r, db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
+		r,
+		db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
 		db_text(res, 0, T_QUEUE), false, &c);
 	json_object_set_new(v, "users", c.users);
 	json_object_set_new(v, "queues", c.queues);
@@ -1399,7 +1377,8 @@ enum td_err tickets_split(struct req *r)
 	if (err != TD_OK)
 		return err;
 	if (cid != 0 && !db_bool(res, 0, 10))
-		form_error(r, "comment_id", "that comment is not on this ticket");
+		form_error(r, "comment_id",
+			   "that comment is not on this ticket");
 	if (http_utf8_len(subject) > 300)
 		form_error(r, "subject",
 			   "enter a subject of at most 300 characters");
