@@ -1233,6 +1233,30 @@ static enum td_err snapshot(struct req *r, int64_t id, json_t **out)
 }
 
 /*
+ * The rest of End and Void: run the change (sql with p), audit it with the
+ * contract before and after, answer with the contract and flash.
+ */
+static enum td_err change_state(struct req *r, int64_t id, PGresult *old,
+				const char *sql, const char *const *p,
+				const char *action, const char *flash)
+{
+	json_t *before = contract_json(r, old, 0), *after;
+	enum td_err err;
+
+	req_own_json(r, before);
+	err = write_dated(r, sql, 3, p, NULL);
+	if (err == TD_OK)
+		err = snapshot(r, id, &after);
+	if (err == TD_OK)
+		err = audit_write(r, action, "contract", id, before, after);
+	if (err != TD_OK)
+		return err;
+	json_object_set(req_view(r), "contract", after);
+	done(r, flash, contract_url(r, id));
+	return TD_OK;
+}
+
+/*
  * POST /contracts — 201 (API) or 303 to the contract; 422 with field
  * messages; 409 naming the contract whose dates overlap.
  */
@@ -1373,7 +1397,6 @@ enum td_err contracts_end(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), uid = caller_user(r);
 	const char *ends_on = form_text(r, "ends_on"), *p[3], *why;
-	json_t *before, *after;
 	PGresult *old, *res;
 	enum td_err err;
 
@@ -1409,22 +1432,9 @@ enum td_err contracts_end(struct req *r)
 	p[0] = req_id(r, id);
 	p[1] = ends_on;
 	p[2] = uid > 0 ? req_id(r, uid) : NULL;
-	before = contract_json(r, old, 0);
-	req_own_json(r, before);
-	err = write_dated(r, sql_end, 3, p, NULL);
-	if (err == TD_OK)
-		err = snapshot(r, id, &after);
-	if (err == TD_OK)
-		err = audit_write(r, "contract.end", "contract", id, before,
-				  after);
-	if (err != TD_OK)
-		return err;
-	json_object_set(req_view(r), "contract", after);
-	done(r,
-	     arena_printf(r->arena, "Contract %s ends on %s.",
-			  db_text(old, 0, K_NAME), ends_on),
-	     contract_url(r, id));
-	return TD_OK;
+	return change_state(r, id, old, sql_end, p, "contract.end",
+			    arena_printf(r->arena, "Contract %s ends on %s.",
+					 db_text(old, 0, K_NAME), ends_on));
 }
 
 /*
@@ -1436,7 +1446,6 @@ enum td_err contracts_void(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), uid = caller_user(r);
 	const char *reason = form_text(r, "reason"), *p[3];
-	json_t *before, *after;
 	PGresult *old;
 	enum td_err err;
 
@@ -1454,22 +1463,9 @@ enum td_err contracts_void(struct req *r)
 	p[0] = req_id(r, id);
 	p[1] = reason;
 	p[2] = uid > 0 ? req_id(r, uid) : NULL;
-	before = contract_json(r, old, 0);
-	req_own_json(r, before);
-	err = req_query(r, sql_void, 3, p, NULL);
-	if (err == TD_OK)
-		err = snapshot(r, id, &after);
-	if (err == TD_OK)
-		err = audit_write(r, "contract.void", "contract", id, before,
-				  after);
-	if (err != TD_OK)
-		return err;
-	json_object_set(req_view(r), "contract", after);
-	done(r,
-	     arena_printf(r->arena, "Contract %s is voided.",
-			  db_text(old, 0, K_NAME)),
-	     contract_url(r, id));
-	return TD_OK;
+	return change_state(r, id, old, sql_void, p, "contract.void",
+			    arena_printf(r->arena, "Contract %s is voided.",
+					 db_text(old, 0, K_NAME)));
 }
 
 /* ------------------------------------------------------------------ */
