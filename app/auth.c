@@ -34,7 +34,9 @@ static const char sql_session[] =
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 	" to_char(least(tm.began_at, tm.started_at) AT TIME ZONE"
 	" coalesce(u.time_zone, t.time_zone), 'HH24:MI'),"
-	" tm.banked_seconds, tm.paused_at IS NOT NULL"
+	" tm.banked_seconds, tm.paused_at IS NOT NULL,"
+	" coalesce((SELECT v.directory FROM tenant_versions v"
+	" WHERE v.tenant_id = s.tenant_id), 0)"
 	" FROM sessions s"
 	" JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
 	" JOIN tenants t ON t.id = s.tenant_id"
@@ -268,6 +270,7 @@ static enum td_err session(struct req *r, const char *cookie)
 	struct auth *a = &r->auth;
 	const char *token, *params[2];
 	int64_t tenant;
+	struct db_stmt lookup;
 	PGresult *res;
 	enum td_err err;
 
@@ -275,14 +278,12 @@ static enum td_err session(struct req *r, const char *cookie)
 		clear_session_cookie(r);
 		return db_tx_begin(r->db, r->arena, 0);
 	}
-	err = db_tx_begin(r->db, r->arena, tenant);
-	if (err != TD_OK)
-		return req_fail(r, err, "cannot begin: %s", r->db->errmsg);
 	params[0] = auth_token_hash(r, token);
 	params[1] = arena_printf(r->arena, "%d", r->ctx->conf->session_idle);
-	err = req_query(r, sql_session, 2, params, &res);
+	lookup = (struct db_stmt){ sql_session, 2, params, &res };
+	err = db_tx_begin_batch(r->db, r->arena, tenant, &lookup, 1);
 	if (err != TD_OK)
-		return err;
+		return req_fail(r, err, "cannot begin: %s", r->db->errmsg);
 	if (PQntuples(res) != 1) {
 		/* Expired, logged out or deactivated: continue as nobody. */
 		clear_session_cookie(r);
@@ -308,6 +309,7 @@ static enum td_err session(struct req *r, const char *cookie)
 		a->timer_banked = db_int(res, 0, 15);
 		a->timer_paused = db_bool(res, 0, 16);
 	}
+	a->directory_version = db_int(res, 0, 17);
 	if (!strcmp(db_text(res, 0, 10), "t")) {
 		params[0] = arena_printf(r->arena, "%" PRId64, a->session_id);
 		return req_query(r, sql_session_touch, 1, params, NULL);

@@ -56,6 +56,12 @@ struct auth {
 	const char *timer_since;       /* local "09:30" */
 	int64_t timer_banked;	       /* seconds before the running stretch */
 	bool timer_paused;	       /* a passive timer, paused */
+	/*
+	 * The tenant's directory version (people, queues, saved views, status
+	 * names; sql/0022) as the session lookup saw it, for keeping those
+	 * lists between requests; -1 when unknown (keys, agents, portal).
+	 */
+	int64_t directory_version;
 };
 
 #define AUTH_SESSION_COOKIE "td_session"

@@ -316,6 +316,14 @@ static enum td_err used_minutes(struct req *r, int64_t client_id,
 	return TD_OK;
 }
 
+void contracts_client_want(struct req *r, int64_t client_id)
+{
+	const char *params[1] = { req_id(r, client_id) };
+
+	req_want(r, sql_block, 1, params);
+	req_want(r, sql_active, 1, params);
+}
+
 enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)
 {
 	const char *params[1] = { req_id(r, client_id) }, *cycle;

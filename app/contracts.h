@@ -33,6 +33,12 @@ enum td_err contracts_block_json(struct req *r, int64_t client_id,
 				 json_t *into);
 
 /*
+ * Asks ahead (req_want) for the reads contracts_block_json and
+ * contracts_time_default make for client_id.
+ */
+void contracts_client_want(struct req *r, int64_t client_id);
+
+/*
  * Sets "contracts" in into: the client's contracts, newest first, as
  * {id, name, type_label, from, to, state, state_label, url}, and "block"
  * as contracts_block_json does. For the client page.

@@ -185,71 +185,116 @@ static void rollback_if_open(void *p)
 		db_tx_rollback(db);
 }
 
-/* Reads the results of a pipeline up to its sync; the first failure wins. */
-static enum td_err drain_pipeline(struct db *db)
+/*
+ * Reads a pipeline's results up to its sync, keeping statement i's result
+ * in st[i].res; the first failure wins.
+ */
+static enum td_err collect(struct db *db, struct arena *a,
+			   const struct db_stmt *st, int n)
 {
 	enum td_err err = TD_OK;
 	PGresult *res;
-	ExecStatusType st;
+	ExecStatusType s;
+	int i = 0;
 
 	for (;;) {
 		res = PQgetResult(db->conn);
-		if (res == NULL)
-			continue; /* the end of one query's results */
-		st = PQresultStatus(res);
-		if (st == PGRES_PIPELINE_SYNC) {
+		if (res == NULL) {
+			/* the end of statement i's results */
+			if (PQstatus(db->conn) != CONNECTION_OK || ++i > n)
+				return TD_EUNAVAIL;
+			continue;
+		}
+		s = PQresultStatus(res);
+		if (s == PGRES_PIPELINE_SYNC) {
 			PQclear(res);
 			break;
 		}
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+		if ((s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) &&
+		    err == TD_OK && i < n && st[i].res != NULL) {
+			arena_defer(a, clear_result, res);
+			*st[i].res = res;
+			continue;
+		}
+		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
 		    err == TD_OK)
-			err = classify(db, res);
+			err = s == PGRES_PIPELINE_ABORTED ? TD_EDB :
+							    classify(db, res);
 		PQclear(res);
-		if (PQstatus(db->conn) != CONNECTION_OK)
-			return TD_EUNAVAIL;
 	}
 	return err;
 }
 
-/*
- * BEGIN and the tenant setting go to PostgreSQL in one pipeline: one
- * round trip instead of two on every request.
- */
-enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
+enum td_err db_exec_batch(struct db *db, struct arena *a,
+			  const struct db_stmt *st, int n)
 {
-	static const char set_tenant[] =
-		"SELECT set_config('app.tenant_id', $1, true)";
+	char names[DB_BATCH_MAX][16];
 	enum td_err err;
-	char id[24];
-	const char *params[1] = { id };
+	int i, ok = 1;
 
+	if (n < 1 || n > DB_BATCH_MAX)
+		abort();
+	for (i = 0; i < n; i++)
+		if (st[i].res != NULL)
+			*st[i].res = NULL;
 	err = db_ensure(db);
+	for (i = 0; i < n && err == TD_OK; i++)
+		err = prepared_name(db, st[i].sql, st[i].n, names[i],
+				    sizeof(names[i]));
 	if (err != TD_OK)
 		return err;
-	if (tenant_id <= 0) {
-		err = simple(db, "BEGIN");
+	ok = PQenterPipelineMode(db->conn);
+	for (i = 0; i < n && ok == 1; i++)
+		ok = names[i][0] != '\0' ?
+			     PQsendQueryPrepared(db->conn, names[i], st[i].n,
+						 st[i].params, NULL, NULL, 0) :
+			     PQsendQueryParams(db->conn, st[i].sql, st[i].n,
+					       NULL, st[i].params, NULL, NULL,
+					       0);
+	if (ok == 1)
+		ok = PQpipelineSync(db->conn);
+	if (ok != 1) {
+		snprintf(db->errmsg, sizeof(db->errmsg), "%s",
+			 PQerrorMessage(db->conn));
+		err = PQstatus(db->conn) != CONNECTION_OK ? TD_EUNAVAIL :
+							    TD_EDB;
 	} else {
-		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
-		if (PQenterPipelineMode(db->conn) != 1 ||
-		    PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL,
-				      NULL, 0) != 1 ||
-		    PQsendQueryParams(db->conn, set_tenant, 1, NULL, params,
-				      NULL, NULL, 0) != 1 ||
-		    PQpipelineSync(db->conn) != 1) {
-			snprintf(db->errmsg, sizeof(db->errmsg), "%s",
-				 PQerrorMessage(db->conn));
-			err = PQstatus(db->conn) != CONNECTION_OK ?
-				      TD_EUNAVAIL :
-				      TD_EDB;
-		} else {
-			err = drain_pipeline(db);
-		}
-		if (PQpipelineStatus(db->conn) != PQ_PIPELINE_OFF &&
-		    PQexitPipelineMode(db->conn) != 1 && err == TD_OK)
-			err = TD_EDB;
+		err = collect(db, a, st, n);
 	}
+	if (PQpipelineStatus(db->conn) != PQ_PIPELINE_OFF &&
+	    PQexitPipelineMode(db->conn) != 1 && err == TD_OK)
+		err = TD_EDB;
+	return err;
+}
+
+/*
+ * BEGIN, the tenant setting and the caller's first reads go to PostgreSQL
+ * in one pipeline: one round trip instead of three on every request.
+ */
+enum td_err db_tx_begin_batch(struct db *db, struct arena *a, int64_t tenant_id,
+			      const struct db_stmt *st, int n)
+{
+	static const char begin[] = "BEGIN";
+	static const char set_tenant[] =
+		"SELECT set_config('app.tenant_id', $1, true)";
+	struct db_stmt all[DB_BATCH_MAX];
+	char id[24];
+	const char *params[1] = { id };
+	enum td_err err;
+	int k = 0, i;
+
+	if (n < 0 || n > DB_BATCH_MAX - 2)
+		abort();
+	all[k++] = (struct db_stmt){ begin, 0, NULL, NULL };
+	if (tenant_id > 0) {
+		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
+		all[k++] = (struct db_stmt){ set_tenant, 1, params, NULL };
+	}
+	for (i = 0; i < n; i++)
+		all[k++] = st[i];
+	err = db_exec_batch(db, a, all, k);
 	if (err != TD_OK) {
-		if (PQstatus(db->conn) != CONNECTION_OK)
+		if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
 			return TD_EUNAVAIL;
 		db->in_tx = PQtransactionStatus(db->conn) != PQTRANS_IDLE;
 		if (db->in_tx)
@@ -259,6 +304,11 @@ enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
 	db->in_tx = true;
 	arena_defer(a, rollback_if_open, db);
 	return TD_OK;
+}
+
+enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id)
+{
+	return db_tx_begin_batch(db, a, tenant_id, NULL, 0);
 }
 
 enum td_err db_tx_commit(struct db *db, struct arena *a)

@@ -54,6 +54,32 @@ enum td_err db_exec(struct db *db, struct arena *a, const char *sql, int n,
  * so an early return is always safe.
  */
 enum td_err db_tx_begin(struct db *db, struct arena *a, int64_t tenant_id);
+
+/* One statement of a batch: db_exec's arguments. res may be NULL. */
+struct db_stmt {
+	const char *sql;
+	int n;
+	const char *const *params;
+	PGresult **res;
+};
+
+#define DB_BATCH_MAX 8
+
+/*
+ * Runs up to DB_BATCH_MAX statements in order in one round trip (libpq's
+ * pipeline mode), for reads that do not depend on each other. Results are
+ * kept as db_exec keeps them. The first failure is returned; the
+ * statements after it do not run.
+ */
+enum td_err db_exec_batch(struct db *db, struct arena *a,
+			  const struct db_stmt *st, int n);
+
+/*
+ * db_tx_begin and then the n statements, all in one round trip: a request
+ * binds its transaction and looks up its session at once.
+ */
+enum td_err db_tx_begin_batch(struct db *db, struct arena *a, int64_t tenant_id,
+			      const struct db_stmt *st, int n);
 enum td_err db_tx_commit(struct db *db, struct arena *a);
 void db_tx_rollback(struct db *db);
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -260,11 +261,14 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The host part of base_url ("desk.example:8080"), compared as sent. */
+/*
+ * Whether host is base_url's host name. Ports are left out on both sides:
+ * nginx passes $host, which has none.
+ */
 static bool is_own_host(struct req *r, const char *host)
 {
-	const char *b = r->ctx->conf->base_url, *end;
-	size_t n;
+	const char *b = r->ctx->conf->base_url;
+	size_t n, hn = strcspn(host, ":");
 
 	if (b == NULL)
 		return false;
@@ -272,9 +276,8 @@ static bool is_own_host(struct req *r, const char *host)
 		b += 8;
 	else if (has_prefix(b, "http://"))
 		b += 7;
-	end = strchr(b, '/');
-	n = end ? (size_t)(end - b) : strlen(b);
-	return strlen(host) == n && strncmp(host, b, n) == 0;
+	n = strcspn(b, ":/");
+	return hn == n && strncasecmp(host, b, n) == 0;
 }
 
 const char *portal_host_path(struct req *r, const char *path)
@@ -786,19 +789,19 @@ static enum td_err add_invoices(struct req *r, const struct portal *p)
 	for (i = 0; i < n; i++)
 		json_array_append_new(
 			list,
-			json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
-				  "id", (json_int_t)db_int(res, i, 0), "number",
-				  db_text(res, i, 1), "issued_on",
-				  db_text(res, i, 2), "due_on", db_text(res, i, 3),
-				  "total", db_text(res, i, 4), "balance",
-				  db_text(res, i, 5), "currency",
-				  db_text(res, i, 6), "overdue",
-				  db_bool(res, i, 7), "pdf",
-				  arena_printf(r->arena,
-					       "%s/invoices/%" PRId64 "/pdf",
-					       p->base, db_int(res, i, 0))));
-	json_object_set_new(req_view(r), "has_invoices",
-			    json_boolean(n > 0));
+			json_pack(
+				"{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+				"id", (json_int_t)db_int(res, i, 0), "number",
+				db_text(res, i, 1), "issued_on",
+				db_text(res, i, 2), "due_on",
+				db_text(res, i, 3), "total", db_text(res, i, 4),
+				"balance", db_text(res, i, 5), "currency",
+				db_text(res, i, 6), "overdue",
+				db_bool(res, i, 7), "pdf",
+				arena_printf(r->arena,
+					     "%s/invoices/%" PRId64 "/pdf",
+					     p->base, db_int(res, i, 0))));
+	json_object_set_new(req_view(r), "has_invoices", json_boolean(n > 0));
 	return TD_OK;
 }
 
@@ -1227,10 +1230,10 @@ enum td_err portal_reply(struct req *r)
 	if (err == TD_OK)
 		err = ticketctx_touch(r, id, false);
 	if (err == TD_OK)
-		err = notify_assignee(r, id, "client_reply",
-				      arena_printf(r->arena, "%s replied",
-						   r->auth.name),
-				      body);
+		err = notify_assignee(
+			r, id, "client_reply",
+			arena_printf(r->arena, "%s replied", r->auth.name),
+			body);
 	if (err == TD_OK)
 		err = audit_write(r, "comment.create", "ticket", id, NULL,
 				  json_pack("{s:I, s:b, s:O}", "comment_id",

@@ -777,9 +777,10 @@ static void add_flags(struct req *r, const struct queue_filter *f)
 /*
  * The statement for f: a planned-once one when the only filters are the
  * statuses and perhaps "mine"; otherwise one planned with its values.
+ * *plans is the setting that goes with it.
  */
-static enum td_err list_sql(struct req *r, const struct queue_filter *f,
-			    const char **sql)
+static void list_sql(const struct queue_filter *f, const char **sql,
+		     const char **plans)
 {
 	bool only_mine = f->assignee_id != NULL && f->assignee != NULL &&
 			 !strcmp(f->assignee, "me"),
@@ -797,20 +798,24 @@ static enum td_err list_sql(struct req *r, const struct queue_filter *f,
 		else
 			*sql = only_mine ? sorts[f->sort].mine_sql :
 					   sorts[f->sort].all_sql;
-		return req_query(r, sql_generic_plans, 0, NULL, NULL);
+		*plans = sql_generic_plans;
+		return;
 	}
 	*sql = f->q != NULL ? sorts[f->sort].search_sql : sorts[f->sort].sql;
-	return req_query(r, sql_custom_plans, 0, NULL, NULL);
+	*plans = sql_custom_plans;
 }
 
 static enum td_err list_page(struct req *r, bool mine)
 {
-	const char *after = clientctx_after(r), *params[14], *next, *sql;
+	const char *after = clientctx_after(r), *params[14], *next;
 	const char *key = NULL, *cid = NULL;
 	struct queue_filter f;
 	json_t *v = req_view(r), *rows = json_array();
 	int limit = clientctx_limit(r), i, n;
 	PGresult *res;
+	/* The plan setting and the list, in one round trip. */
+	struct db_stmt q[2] = { { NULL, 0, NULL, NULL },
+				{ NULL, 14, params, &res } };
 	enum td_err err;
 
 	read_filter(r, &f, mine);
@@ -838,11 +843,10 @@ static enum td_err list_page(struct req *r, bool mine)
 	params[10] = cid;
 	/* One more than a page, to know whether there is a next one. */
 	params[11] = arena_printf(r->arena, "%d", limit + 1);
-	err = list_sql(r, &f, &sql);
-	if (err == TD_OK)
-		err = req_query(r, sql, 14, params, &res);
+	list_sql(&f, &q[1].sql, &q[0].sql);
+	err = db_exec_batch(r->db, r->arena, q, 2);
 	if (err != TD_OK)
-		return err;
+		return req_fail(r, err, "query failed: %s", r->db->errmsg);
 	n = PQntuples(res);
 	for (i = 0; i < n && i < limit; i++)
 		json_array_append_new(rows, ticket_row(r, res, i));

@@ -10,9 +10,12 @@
 #include <libpq-fe.h>
 
 #include "auth.h"
+#include "db.h"
 #include "err.h"
 #include "http.h"
 #include "router.h"
+
+#define REQ_WANT_PARAMS 4
 
 struct arena;
 struct config;
@@ -79,6 +82,15 @@ struct req {
 	const char *body_type;
 	const char *error_detail; /* a message for the error page / JSON */
 	json_t *error_fields;	  /* per-field messages for 400/422, or NULL */
+
+	/* Reads asked for ahead (req_want), and their results once fetched. */
+	struct req_wanted {
+		const char *sql; /* NULL once taken */
+		int n;
+		const char *params[REQ_WANT_PARAMS];
+		PGresult *res;
+	} wanted[DB_BATCH_MAX];
+	int nwanted;
 };
 
 /*
@@ -97,6 +109,20 @@ void req_header(struct req *r, const char *name, const char *value);
  */
 enum td_err req_query(struct req *r, const char *sql, int n,
 		      const char *const *params, PGresult **res);
+
+/*
+ * A read a page will make, asked for ahead: the reads asked for go to
+ * PostgreSQL together at req_fetch_wanted, in one round trip, and the
+ * req_query that later makes the same read (same statement, same
+ * parameters) takes that result instead of asking again. For pages whose
+ * modules each read their part, independently of each other. At most
+ * REQ_WANT_PARAMS parameters; more wanted than a batch holds are simply
+ * read when asked.
+ */
+void req_want(struct req *r, const char *sql, int n, const char *const *params);
+enum td_err req_fetch_wanted(struct req *r);
+/* Drops the results not taken yet: after a write they may be out of date. */
+void req_forget_wanted(struct req *r);
 
 /* Hands a json_t reference to the request: decref'd when it ends. */
 void req_own_json(struct req *r, json_t *v);

@@ -1175,6 +1175,13 @@ static json_t *clock_json(struct req *r, const PGresult *res, int col)
 			 label, "css", css, "seconds", (json_int_t)secs);
 }
 
+void sla_ticket_want(struct req *r, int64_t ticket_id)
+{
+	const char *params[1] = { req_id(r, ticket_id) };
+
+	req_want(r, sql_ticket_sla, 1, params);
+}
+
 enum td_err sla_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket)
 {
 	const char *params[1] = { req_id(r, ticket_id) };

@@ -45,6 +45,8 @@ struct req;
  * no tier. The ticket must be the request tenant's (call after loading it).
  */
 enum td_err sla_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket);
+/* Asks ahead (req_want) for the read sla_ticket_json makes. */
+void sla_ticket_want(struct req *r, int64_t ticket_id);
 
 /* Settings: /settings/sla (admins). */
 enum td_err sla_settings(struct req *r);

@@ -186,11 +186,51 @@ const char *ticketctx_status_label(struct req *r, enum ticket_status s)
 	return label_cache.labels[s];
 }
 
+/*
+ * The lists this worker read last, kept while the tenant's directory version
+ * (sql/0022, read by the session lookup) stays where it was: a queue or
+ * ticket page then needs no statement for them.
+ */
+static struct {
+	int64_t tenant_id, user_id, version;
+	PGresult *res;
+} kept_choices;
+
+static enum td_err choices_rows(struct req *r, PGresult **out)
+{
+	const struct auth *a = &r->auth;
+	const char *params[1] = { a->user_id > 0 ? req_id(r, a->user_id) :
+						   NULL };
+	bool keep = a->kind == AUTH_USER && a->directory_version >= 0;
+	PGresult *res;
+	enum td_err err;
+
+	if (keep && kept_choices.res != NULL &&
+	    kept_choices.tenant_id == a->tenant_id &&
+	    kept_choices.user_id == a->user_id &&
+	    kept_choices.version == a->directory_version) {
+		*out = kept_choices.res;
+		return TD_OK;
+	}
+	err = req_query(r, sql_choices, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	*out = res;
+	if (!keep)
+		return TD_OK;
+	PQclear(kept_choices.res);
+	kept_choices.res =
+		PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	kept_choices.tenant_id = a->tenant_id;
+	kept_choices.user_id = a->user_id;
+	kept_choices.version = a->directory_version;
+	return TD_OK;
+}
+
 enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 			      const char *queue_sel, bool views,
 			      struct ticket_choices *out)
 {
-	const char *params[1] = { views ? req_id(r, r->auth.user_id) : NULL };
 	const char *kind;
 	PGresult *res;
 	enum td_err err;
@@ -199,7 +239,7 @@ enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 	out->users = json_array();
 	out->queues = json_array();
 	out->views = json_array();
-	err = req_query(r, sql_choices, 1, params, &res);
+	err = choices_rows(r, &res);
 	if (err != TD_OK)
 		return err;
 	labels_begin(r);
@@ -222,7 +262,7 @@ enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 					  queue_sel != NULL &&
 						  !strcmp(queue_sel,
 							  db_text(res, i, 2))));
-		else if (*kind == 'v')
+		else if (*kind == 'v' && views)
 			json_array_append_new(
 				out->views,
 				json_pack("{s:I, s:s, s:s, s:s}", "id",
@@ -231,7 +271,7 @@ enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 					  db_text(res, i, 3), "href",
 					  arena_join(r->arena, "/tickets?",
 						     db_text(res, i, 3))));
-		else
+		else if (*kind == 'l')
 			labels_set(r, db_text(res, i, 1), db_text(res, i, 2));
 	}
 	return TD_OK;

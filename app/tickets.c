@@ -913,6 +913,7 @@ static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 /* The whole ticket page: header, timeline, reply and edit forms. */
 static enum td_err show_page(struct req *r, int64_t id)
 {
+	const char *params[1];
 	struct ticket_choices c;
 	enum ticket_status status;
 	int64_t number;
@@ -921,8 +922,24 @@ static enum td_err show_page(struct req *r, int64_t id)
 	enum td_err err;
 	int prio;
 
+	/*
+	 * Every read of the page that needs only the ticket's id goes to
+	 * PostgreSQL at once; the client's follow once the row names it.
+	 */
+	params[0] = req_id(r, id);
+	req_want(r, sql_ticket, 1, params);
+	req_want(r, sql_attachments, 1, params);
+	req_want(r, sql_timeline, 1, params);
+	sla_ticket_want(r, id);
+	timers_ticket_want(r, id);
+	err = req_fetch_wanted(r);
 	/* The row says all ticketctx_load would (one query fewer). */
-	err = load_row(r, id, &res);
+	if (err == TD_OK)
+		err = load_row(r, id, &res);
+	if (err != TD_OK)
+		return err;
+	contracts_client_want(r, db_int(res, 0, T_CLIENT));
+	err = req_fetch_wanted(r);
 	if (err != TD_OK)
 		return err;
 	number = db_int(res, 0, T_NUMBER);

@@ -283,16 +283,32 @@ static enum td_err passive_open(struct req *r, int64_t ticket_id,
 	if (err != TD_OK || PQntuples(res) != 1 || !db_bool(res, 0, 0))
 		return err;
 	err = req_query(r, sql_resume, 2, params, &res);
-	if (err != TD_OK || PQntuples(res) == 1)
+	if (err != TD_OK || PQntuples(res) == 1) {
+		req_forget_wanted(r); /* the running timer changed */
 		return err;
+	}
 	err = req_query(r, sql_start_passive, 2, params, &res);
 	if (err != TD_OK || PQntuples(res) != 1)
 		return err;
+	req_forget_wanted(r);
 	after = json_pack("{s:I, s:I, s:b}", "ticket_id", (json_int_t)ticket_id,
 			  "user_id", (json_int_t)user, "passive", true);
 	req_own_json(r, after);
 	return audit_write(r, "time.timer_start", "timer", db_int(res, 0, 0),
 			   NULL, after);
+}
+
+void timers_ticket_want(struct req *r, int64_t ticket_id)
+{
+	int64_t user = timectx_user(r);
+	const char *params[2] = { user ? req_id(r, user) : NULL,
+				  req_id(r, ticket_id) };
+
+	req_want(r, sql_entries_ticket, 2, params);
+	if (user != 0) {
+		params[0] = req_id(r, user);
+		req_want(r, sql_mine, 1, params);
+	}
 }
 
 enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
@@ -365,8 +381,6 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
 	json_object_set_new(ticket, "timer", timer);
 	return TD_OK;
 }
-
-
 
 /* Where a timer form sends the browser back to: next, else the ticket. */
 static const char *back_to(struct req *r, int64_t ticket_id)

@@ -37,8 +37,10 @@ enum td_err timers_discard_for_ticket(struct req *r, int64_t ticket_id,
  * Render with the partials time/_timer_button and time/_ticket.
  * timeline may be NULL; see below.
  */
-enum td_err timers_ticket_json(struct req *r, int64_t ticket_id,
-			       json_t *ticket, json_t *timeline);
+enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
+			       json_t *timeline);
+/* Asks ahead (req_want) for the reads timers_ticket_json makes. */
+void timers_ticket_want(struct req *r, int64_t ticket_id);
 
 /*
  * With a timeline (an array built by tickets.c), timers_ticket_json also

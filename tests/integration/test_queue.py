@@ -359,3 +359,39 @@ def test_board_column_says_when_it_goes_on(demo):
     assert len(cols["in_progress"]["cards"]) == 1 and cols["in_progress"]["more"] is False
     page = b.get("/tickets/board").text
     assert "200+" in page and "more are in this column" in page
+
+
+def test_people_queues_and_names_follow_changes_at_once(world):
+    """Every worker keeps the people, queues, saved views and status names
+    between requests (sql/0022); a change shows on the very next page, on
+    whichever worker serves it."""
+    app, m, t, x = world
+    b = login(app)
+
+    def pages(n=6):
+        # more requests than workers, so every worker answers some
+        return [b.get("/tickets").text for _ in range(n)] + \
+               [b.get(f"/tickets/{t['new']}").text for _ in range(n)]
+
+    assert all(">Tess Technician</option>" in p for p in pages())
+    r = b.post(f"/settings/users/{x['tess']}/deactivate", {})
+    assert r.status_code == 303, r.text[:500]
+    assert not any(">Tess Technician</option>" in p for p in pages())
+
+    b.get("/settings/tickets")
+    assert b.post("/settings/queues", {"name": "Night shift"}).status_code == 303
+    assert all("Night shift" in p for p in pages())
+    b.get("/settings/tickets")
+    r = b.post("/settings/tickets", {"label_new": "Triage", "label_waiting": "", "label_in_progress": "",
+                                     "label_closed": ""})
+    assert r.status_code == 303
+    assert all("Triage" in p for p in pages())
+
+    b.get("/tickets")
+    assert b.post("/tickets/views", {"name": "Urgent ones", "query": "priority=1"}).status_code == 303
+    assert all("Urgent ones" in p for p in [b.get("/tickets").text for _ in range(6)])
+    # another person's page never shows my saved view, kept or not
+    tess_back = app.sql("UPDATE users SET active = true WHERE id = %s RETURNING id", (x["tess"],))
+    assert tess_back
+    other = login(app, "tess")
+    assert not any("Urgent ones" in other.get("/tickets").text for _ in range(6))
