@@ -147,16 +147,34 @@ bool auth_new_token(char out[AUTH_TOKEN_LEN + 1])
 	return o == AUTH_TOKEN_LEN;
 }
 
+/*
+ * SHA-256, fetched once: EVP_sha256() looks the algorithm up again on
+ * every digest, which cost more than hashing a token.
+ */
+static const EVP_MD *sha256(void)
+{
+	static EVP_MD *md;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return md != NULL ? md : EVP_sha256();
+}
+
 char *auth_token_hash_hex(char out[67], const char *token)
 {
+	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0, i;
 
-	EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL);
+	if (!EVP_Digest(token, strlen(token), md, &n, sha256(), NULL) ||
+	    n != 32)
+		abort();
 	out[0] = '\\';
 	out[1] = 'x';
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(out + 2 + 2 * i, 3, "%02x", md[i]);
+	for (i = 0; i < 32; i++) {
+		out[2 + 2 * i] = hex[md[i] >> 4];
+		out[3 + 2 * i] = hex[md[i] & 15];
+	}
 	out[66] = '\0';
 	return out;
 }

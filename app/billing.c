@@ -25,6 +25,8 @@
 #define BILLING_MAX_NAMED 10	    /* failed clients named in the summary */
 #define BILLING_LOG_EVERY 1000	    /* clients between log lines */
 #define BILLING_BAR	  30	    /* progress bar width on a terminal */
+#define BILLING_BATCH	  500	    /* clients computed per statement */
+#define BILLING_LOCK_WAIT 30	    /* tries for the lock, 100 ms apart */
 
 static const char sql_lock[] = "SELECT pg_try_advisory_lock(" BILLING_LOCK ")";
 static const char sql_unlock[] = "SELECT pg_advisory_unlock(" BILLING_LOCK ")";
@@ -39,20 +41,25 @@ static const char sql_tenants[] = "SELECT t FROM billing_tenants() t";
 static const char sql_clients[] =
 	"SELECT c FROM billing_due_clients($1::date, $2::bigint) c";
 /*
- * One client: the engine (sql/0015) computes, and unless $3 writes, every
- * due period; here only counts, the total and the text for people.
+ * A batch of clients: the engine (sql/0018) computes the lines of every
+ * due period of theirs in one set-based statement into this session's
+ * staging tables; nothing is written to the books.
+ */
+static const char sql_stage[] = "SELECT billing_stage($1::bigint[], $2::date)";
+/*
+ * One client, one statement and so its own transaction: binds the tenant,
+ * writes (unless $3) what was staged for the client; counts, the total
+ * and the text for people.
  */
 static const char sql_client[] =
-	"SELECT (SELECT count(*) FROM jsonb_array_elements(r) e"
-	"  WHERE e ->> 'invoice_id' IS NOT NULL),"
-	" (SELECT count(*) FROM jsonb_array_elements(r) e"
-	"  WHERE NOT (e ->> 'skipped')::boolean),"
-	" (SELECT coalesce(sum((e ->> 'total')::numeric), 0)::numeric(14, 2)::text"
-	"  FROM jsonb_array_elements(r) e),"
-	" CASE WHEN $3::boolean THEN coalesce(billing_report(c.name, r), '')"
-	"  ELSE '' END"
-	" FROM clients c, billing_run_client($1::bigint, $2::date, $3::boolean) r"
-	" WHERE c.tenant_id = app_tenant() AND c.id = $1::bigint";
+	"SELECT invoices, would_bill, total, report"
+	" FROM billing_write($1::bigint, $2::bigint, $3::boolean)";
+/*
+ * Between batches: the cached plans (ours, and the foreign-key checks')
+ * were made when the invoice tables were smaller, maybe empty, where a
+ * sequential scan is cheapest; planned again, they use the indexes.
+ */
+static const char sql_replan[] = "DISCARD PLANS";
 
 struct options {
 	const char *date; /* NULL: each tenant's today */
@@ -163,45 +170,126 @@ static struct work *list_work(struct db *db, struct arena *a,
 	return w;
 }
 
-/* Bills (or previews) one client in its own transaction; false on failure. */
+/*
+ * The run's lock, tried for a few seconds: a run killed a moment ago
+ * keeps it until its server session notices (at the end of the statement
+ * it was running). *got false: another run holds it.
+ */
+static enum td_err take_lock(struct db *db, struct arena *a, bool *got)
+{
+	const struct timespec pause = { 0, 100L * 1000 * 1000 };
+	PGresult *res;
+	enum td_err err;
+	int i;
+
+	*got = false;
+	for (i = 0; i < BILLING_LOCK_WAIT; i++) {
+		if (i > 0)
+			nanosleep(&pause, NULL);
+		err = db_exec(db, a, sql_lock, 0, NULL, &res);
+		if (err != TD_OK)
+			return err;
+		if (db_bool(res, 0, 0)) {
+			*got = true;
+			break;
+		}
+	}
+	return TD_OK;
+}
+
+/* "{1,2,3}": the clients of w[0..n) as a bigint[] parameter. */
+static char *client_array(struct arena *a, const struct work *w, long n)
+{
+	size_t cap = (size_t)n * 21 + 3, len = 0;
+	char *buf = arena_alloc(a, cap);
+	long i;
+
+	buf[len++] = '{';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "%s%" PRId64,
+					i ? "," : "", w[i].client);
+	buf[len++] = '}';
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Stages clients w[0..n) (one tenant) in a transaction of its own: only
+ * this session's staging tables change. False after logging a failure.
+ */
+static bool stage_clients(struct db *db, const struct work *w, long n,
+			  const struct options *o)
+{
+	const char *params[2];
+	struct arena *a = arena_new();
+	bool ok;
+
+	params[0] = client_array(a, w, n);
+	params[1] = o->date;
+	ok = db_tx_begin(db, a, w[0].tenant) == TD_OK &&
+	     db_exec(db, a, sql_stage, 2, params, NULL) == TD_OK &&
+	     db_tx_commit(db, a) == TD_OK;
+	if (!ok)
+		log_error(
+			"billing-run: cannot compute %ld client%s from client %" PRId64
+			" (tenant %" PRId64 "): %s; one by one instead",
+			n, n == 1 ? "" : "s", w[0].client, w[0].tenant,
+			db->errmsg);
+	arena_free(a); /* rolls back a transaction left open */
+	return ok;
+}
+
+/* Stages client w alone inside the caller's transaction. */
+static bool stage_in_tx(struct db *db, struct arena *a, const struct work *w,
+			const struct options *o)
+{
+	const char *params[2];
+
+	params[0] = client_array(a, w, 1);
+	params[1] = o->date;
+	return db_exec(db, a, sql_stage, 2, params, NULL) == TD_OK;
+}
+
+/*
+ * Bills (or previews) one client in its own transaction from what was
+ * staged, or when `alone` staging it first in that same transaction;
+ * false on failure.
+ */
 static bool bill_client(struct db *db, const struct work *w,
-			const struct options *o, struct totals *tot)
+			const struct options *o, bool alone, struct totals *tot)
 {
 	const char *params[3];
-	char client[24];
+	char tenant[24], client[24];
 	struct arena *a;
 	PGresult *res;
 	int64_t amount;
 	bool ok = false;
 
+	snprintf(tenant, sizeof(tenant), "%" PRId64, w->tenant);
 	snprintf(client, sizeof(client), "%" PRId64, w->client);
-	params[0] = client;
-	params[1] = o->date;
+	params[0] = tenant;
+	params[1] = client;
 	params[2] = o->dry_run ? "true" : "false";
 	a = arena_new();
-	if (db_tx_begin(db, a, w->tenant) != TD_OK ||
+	if ((alone && (db_tx_begin(db, a, w->tenant) != TD_OK ||
+		       !stage_in_tx(db, a, w, o))) ||
 	    db_exec(db, a, sql_client, 3, params, &res) != TD_OK) {
 		log_error("billing-run: client %" PRId64 " (tenant %" PRId64
 			  "): %s",
 			  w->client, w->tenant, db->errmsg);
 		goto out;
 	}
-	if (PQntuples(res) != 1) {
-		log_error("billing-run: client %" PRId64 ": no such client",
-			  w->client);
-		goto out;
-	}
-	if (money_parse(db_text(res, 0, 2), true, &amount) != TD_OK) {
+	if (PQntuples(res) != 1 ||
+	    money_parse(db_text(res, 0, 2), true, &amount) != TD_OK) {
 		log_error("billing-run: client %" PRId64 ": total '%s' is out"
 			  " of range",
-			  w->client, db_text(res, 0, 2));
+			  w->client, PQntuples(res) ? db_text(res, 0, 2) : "");
 		goto out;
 	}
-	if (o->dry_run) {
-		if (*db_text(res, 0, 3))
-			printf("%s\n", db_text(res, 0, 3));
-		db_tx_rollback(db); /* nothing was written; say so */
-	} else if (db_tx_commit(db, a) != TD_OK) {
+	if (o->dry_run && *db_text(res, 0, 3))
+		printf("%s\n", db_text(res, 0, 3));
+	/* (a dry run's transaction is rolled back by arena_free) */
+	if (alone && !o->dry_run && db_tx_commit(db, a) != TD_OK) {
 		log_error("billing-run: client %" PRId64 ": cannot commit: %s",
 			  w->client, db->errmsg);
 		goto out;
@@ -213,6 +301,17 @@ static bool bill_client(struct db *db, const struct work *w,
 out:
 	arena_free(a); /* rolls back a transaction left open */
 	return ok;
+}
+
+/* The end of the batch from w[i]: up to BILLING_BATCH clients, one tenant. */
+static long batch_end(const struct work *w, long n, long i)
+{
+	long end = i + 1;
+
+	while (end < n && end - i < BILLING_BATCH &&
+	       w[end].tenant == w[i].tenant)
+		end++;
+	return end;
 }
 
 static void show_progress(const struct totals *tot, bool tty, bool last)
@@ -276,8 +375,8 @@ int billing_run(const struct config *conf, int argc, char **argv)
 	PGresult *res;
 	enum td_err err;
 	struct db db;
-	bool tty;
-	long i;
+	bool tty, alone, locked;
+	long i, j, end;
 	int rc = 1;
 
 	if (!parse_args(argc, argv, &o))
@@ -305,12 +404,12 @@ int billing_run(const struct config *conf, int argc, char **argv)
 		o.date = arena_strdup(a, db_text(res, 0, 0));
 	}
 	if (!o.dry_run) {
-		if (db_exec(&db, a, sql_lock, 0, NULL, &res) != TD_OK) {
+		if (take_lock(&db, a, &locked) != TD_OK) {
 			log_error("billing-run: cannot take the lock: %s",
 				  db.errmsg);
 			goto out;
 		}
-		if (!db_bool(res, 0, 0)) {
+		if (!locked) {
 			printf("billing-run: another run holds the lock;"
 			       " nothing to do\n");
 			rc = 0;
@@ -325,14 +424,20 @@ int billing_run(const struct config *conf, int argc, char **argv)
 	w = list_work(&db, a, &o, &tot.clients);
 	if (w == NULL)
 		goto out;
-	for (i = 0; i < tot.clients; i++) {
-		if (!bill_client(&db, &w[i], &o, &tot)) {
-			if (tot.failed < BILLING_MAX_NAMED)
-				tot.named[tot.failed] = w[i].client;
-			tot.failed++;
+	for (i = 0; i < tot.clients; i = end) {
+		end = batch_end(w, tot.clients, i);
+		if (i > 0)
+			db_exec(&db, a, sql_replan, 0, NULL, NULL);
+		alone = !stage_clients(&db, &w[i], end - i, &o);
+		for (j = i; j < end; j++) {
+			if (!bill_client(&db, &w[j], &o, alone, &tot)) {
+				if (tot.failed < BILLING_MAX_NAMED)
+					tot.named[tot.failed] = w[j].client;
+				tot.failed++;
+			}
+			tot.done++;
+			show_progress(&tot, tty, false);
 		}
-		tot.done++;
-		show_progress(&tot, tty, false);
 	}
 	if (tot.clients > 0)
 		show_progress(&tot, tty, true);

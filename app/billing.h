@@ -8,8 +8,12 @@ struct config;
  * `tallydesk billing-run [--date D] [--client ID] [--dry-run]`: for every
  * tenant, every client with a contract period due by day D (default:
  * today in the tenant's zone) gets that period's draft invoice, one client
- * per transaction, computed by billing_run_client() in sql/0015. Under a
- * session advisory lock (a second run at the same time says so and exits
+ * per transaction. The lines of a batch of clients are computed by one
+ * set-based statement into the session's staging tables
+ * (billing_stage() in sql/0018), then each client is written by one
+ * statement (billing_write()); a batch that cannot be computed is
+ * computed client by client instead. Under a session advisory lock (a
+ * second run at the same time, after trying for 3 s, says so and exits
  * 0). Idempotent and resumable: periods are rows with a unique key, so a
  * rerun or a run after kill -9 creates nothing twice. --dry-run prints
  * each would-be invoice and its change from the previous one and writes

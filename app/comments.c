@@ -19,7 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
-#include "mustache.h"
+#include "mailtemplates.h"
 #include "req.h"
 #include "sbuf.h"
 #include "ticketctx.h"
@@ -367,27 +367,28 @@ static const char *attached_body(struct req *r)
 
 /*
  * A staff member's public reply is mailed to the ticket's contact through
- * the outbox, in this transaction: from the tenant's support address (no
- * mail without one, or to a contact without an address), threaded on the
+ * the outbox, in this transaction: from the client's verified sending
+ * domain, else the tenant's support address (mail_sender(); no mail
+ * without a support address, or to a contact without an address), threaded on the
  * last message the contact sent, with an id of ours that their answer will
  * carry back (mail-ingest threads on it).
  */
 static const char sql_notify[] =
 	"INSERT INTO outbox (tenant_id, kind, to_addr, subject, body_text,"
-	" message_id, from_addr, ticket_id, in_reply_to, refs)"
-	" SELECT app_tenant(), 'reply', k.email,"
+	" message_id, from_addr, ticket_id, in_reply_to, refs, template,"
+	" template_data) SELECT app_tenant(), 'reply', k.email,"
 	" '[T-' || t.number || '] ' || t.subject, $3,"
 	" '<td.reply.' || $2 || '.' || app_tenant() || '@'"
-	"  || split_part(ms.support_address, '@', 2) || '>',"
-	" ms.support_address, t.id, last.message_id, last.message_id"
-	" FROM tickets t"
+	"  || split_part(mail_sender(t.id), '@', 2) || '>',"
+	" mail_sender(t.id), t.id, last.message_id, last.message_id,"
+	" 'reply', $4::jsonb FROM tickets t"
 	" JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
 	" JOIN mail_settings ms ON ms.tenant_id = t.tenant_id"
 	" LEFT JOIN LATERAL (SELECT m.message_id FROM mail_messages m"
 	"  WHERE m.tenant_id = t.tenant_id AND m.ticket_id = t.id"
 	"  AND m.direction = 'in' ORDER BY m.id DESC LIMIT 1) last ON true"
 	" WHERE t.tenant_id = app_tenant() AND t.id = $1 AND k.email <> ''"
-	" AND ms.support_address <> ''";
+	" AND ms.support_address <> '' RETURNING id";
 static const char sql_notify_who[] =
 	"SELECT t.number, t.subject, n.name FROM tickets t"
 	" JOIN tenants n ON n.id = t.tenant_id"
@@ -396,9 +397,8 @@ static const char sql_notify_who[] =
 static enum td_err notify_contact(struct req *r, int64_t ticket_id,
 				  int64_t comment_id, const char *body)
 {
-	const char *params[3] = { req_id(r, ticket_id), req_id(r, comment_id),
-				  NULL };
-	struct sbuf text;
+	const char *params[4] = { req_id(r, ticket_id), req_id(r, comment_id),
+				  body, NULL };
 	PGresult *res;
 	json_t *data;
 	enum td_err err;
@@ -412,12 +412,12 @@ static enum td_err notify_contact(struct req *r, int64_t ticket_id,
 			 "ticket_ref",
 			 arena_join(r->arena, "T-", db_text(res, 0, 0)));
 	req_own_json(r, data);
-	sbuf_init(&text, r->arena, strlen(body) + 512);
-	if (mustache_render(r->ctx->views, "mail/reply_text", data, &text) !=
-	    TD_OK)
-		return req_fail(r, TD_ESYS, "cannot render mail/reply_text");
-	params[2] = sbuf_cstr(&text);
-	return req_query(r, sql_notify, 3, params, NULL);
+	/* views/mail/reply_* or the tenant's own, in this transaction. */
+	params[3] = req_json_text(r, data, NULL);
+	err = req_query(r, sql_notify, 4, params, &res);
+	if (err == TD_OK && PQntuples(res) > 0)
+		err = mailtpl_render_queued_req(r);
+	return err;
 }
 
 /*

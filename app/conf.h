@@ -34,6 +34,7 @@ struct config {
 	char *default_workspace;   /* tenant slug the sign-in form offers, or ""
 				    */
 	char *base_url;		   /* how users reach us, for links in mail */
+	char *dns_server; /* "IP[:port]" for mail authentication, "" system */
 	enum log_level log_level;
 };
 

@@ -56,6 +56,7 @@ static const struct conf_key keys[] = {
 	KEY("login_window", CONF_INT, login_window, 1, 24 * 60),
 	KEY("default_workspace", CONF_STR, default_workspace, 0, 0),
 	KEY("base_url", CONF_STR, base_url, 0, 0),
+	KEY("dns_server", CONF_STR, dns_server, 0, 0),
 	KEY("log_level", CONF_LEVEL, log_level, 0, 0),
 };
 
@@ -90,6 +91,7 @@ static void defaults(struct config *c)
 	c->login_window = 15;
 	set_str(&c->default_workspace, "");
 	set_str(&c->base_url, "http://127.0.0.1:8080");
+	set_str(&c->dns_server, "");
 	c->log_level = LOG_LEVEL_INFO;
 }
 
@@ -104,7 +106,8 @@ static bool set_key(struct config *c, const struct conf_key *k, const char *v,
 	switch (k->type) {
 	case CONF_STR:
 		if (*v == '\0' && strcmp(k->name, "default_workspace") != 0 &&
-		    strcmp(k->name, "migrate_database_url") != 0) {
+		    strcmp(k->name, "migrate_database_url") != 0 &&
+		    strcmp(k->name, "dns_server") != 0) {
 			snprintf(err, errlen, "'%s' must not be empty",
 				 k->name);
 			return false;
@@ -338,6 +341,7 @@ void conf_release(struct config *c)
 	free(c->views_dir);
 	free(c->sql_dir);
 	free(c->base_url);
+	free(c->dns_server);
 	free(c->default_workspace);
 	memset(c, 0, sizeof(*c));
 }

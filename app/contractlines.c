@@ -106,11 +106,11 @@ static const char sql_line_delete[] =
 #define FILTER_MAX   20
 #define CATEGORY_MAX 100
 
-static const char *const line_fields[] = {
-	"description",	    "quantity_source",	"quantity",
-	"asset_categories", "unit_price",	"tax_rate_id",
-	"service_code",	    "billing_category", NULL
-};
+static const char *const line_fields[] = { "description",    "quantity_source",
+					   "quantity",	     "asset_categories",
+					   "unit_price",     "tax_rate_id",
+					   "service_code",   "billing_category",
+					   "effective_from", NULL };
 
 /* A quantity in hundredths as "12" or "1.50". */
 static const char *quantity_text(struct req *r, int64_t q)
@@ -727,6 +727,8 @@ enum td_err contracts_line_add(struct req *r)
 			      "this contract is voided and can't be "
 			      "changed");
 	err = read_line(r, NULL, &in);
+	if (err == TD_OK)
+		err = contractutil_terms_effective(r, id);
 	if (err != TD_OK)
 		return err;
 	if (form_has_errors(r))
@@ -824,6 +826,8 @@ enum td_err contracts_line_update(struct req *r)
 			      "this contract is voided and can't be "
 			      "changed");
 	err = read_line(r, old, &in);
+	if (err == TD_OK)
+		err = contractutil_terms_effective(r, id);
 	if (err != TD_OK)
 		return err;
 	if (form_has_errors(r))
@@ -881,6 +885,11 @@ enum td_err contracts_line_delete(struct req *r)
 		return refuse(r, id,
 			      "this contract is voided and can't be "
 			      "changed");
+	err = contractutil_terms_effective(r, id);
+	if (err != TD_OK)
+		return err;
+	if (form_has_errors(r))
+		return reject(r, id, line_id);
 	p[0] = req_id(r, line_id);
 	p[1] = req_id(r, id);
 	before = line_before(r, old);

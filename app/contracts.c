@@ -189,6 +189,11 @@ static const char sql_void[] =
 	"UPDATE contracts SET state = 'voided', void_reason = $2,"
 	" voided_by = $3, voided_at = now(), updated_at = now()"
 	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_terms_from[] =
+	"SELECT coalesce(terms_from::text, '') FROM contracts"
+	" WHERE tenant_id = app_tenant() AND id = $1";
+static const char sql_terms_edit[] =
+	"SELECT contract_terms_edit($1, nullif($2, '')::date, $3)";
 static const char sql_today[] =
 	"SELECT (now() AT TIME ZONE time_zone)::date::text FROM tenants"
 	" WHERE id = app_tenant()";
@@ -243,6 +248,7 @@ static const char *const contract_fields[] = { "client_id",
 					       "block_fee",
 					       "rollover_cap_hours",
 					       "notes",
+					       "effective_from",
 					       NULL };
 
 /* The entry of key in c[0..n), or NULL. */
@@ -799,6 +805,39 @@ static const char *money_field(struct req *r, const char *name, const char *s)
 	return arena_strdup(r->arena, buf);
 }
 
+enum td_err contractutil_terms_effective(struct req *r, int64_t id)
+{
+	const char *p[3], *eff = contractutil_text(r, "effective_from");
+	const char *since;
+	PGresult *res;
+	enum td_err err;
+
+	if (*eff != '\0' && !contractutil_valid_date(eff)) {
+		form_error(r, "effective_from",
+			   "enter the day the change takes effect as "
+			   "YYYY-MM-DD");
+		return TD_OK;
+	}
+	p[0] = req_id(r, id);
+	p[1] = eff;
+	err = req_query(r, sql_terms_from, 1, p, &res);
+	if (err != TD_OK)
+		return err;
+	since = PQntuples(res) == 1 ? db_text(res, 0, 0) : "";
+	if (*eff != '\0' && *since != '\0' && strcmp(eff, since) < 0) {
+		form_error(r, "effective_from",
+			   arena_printf(r->arena,
+					"the terms changed on %s already: "
+					"choose that day or later",
+					since));
+		return TD_OK;
+	}
+	if (form_has_errors(r))
+		return TD_OK;
+	p[2] = caller_user(r) > 0 ? req_id(r, caller_user(r)) : NULL;
+	return req_query(r, sql_terms_edit, 3, p, NULL);
+}
+
 bool contractutil_valid_date(const char *s)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30,
@@ -1328,6 +1367,8 @@ enum td_err contracts_update(struct req *r)
 		return req_fail(r, TD_ECONFLICT,
 				"this contract is voided and can't be changed");
 	err = read_contract(r, old, &in);
+	if (err == TD_OK)
+		err = contractutil_terms_effective(r, id);
 	if (err != TD_OK)
 		return err;
 	if (form_has_errors(r))

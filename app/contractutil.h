@@ -25,6 +25,15 @@ extern const char contractutil_sql_used[];
  */
 const char *contractutil_text(struct req *r, const char *name);
 
+/*
+ * Before an edit of contract id's terms (the contract, its lines): the
+ * optional form field effective_from says from which day the change bills
+ * (empty: today once the contract has been billed, else from its start);
+ * the terms before are kept as history (sql/0018). A bad day, or one
+ * before the last change, is a form_error(); the caller checks.
+ */
+enum td_err contractutil_terms_effective(struct req *r, int64_t id);
+
 /* True for a real calendar day written YYYY-MM-DD, years 2000 to 2199. */
 bool contractutil_valid_date(const char *s);
 

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "audit.h"
+#include "auth.h"
 #include "clientctx.h"
 #include "csv.h"
 #include "db.h"
@@ -93,7 +94,8 @@ static const char sql_lines[] =
 	" (SELECT count(*) FROM invoice_line_entries e"
 	"  WHERE e.tenant_id = l.tenant_id AND e.line_id = l.id),"
 	" (SELECT count(*) FROM invoice_line_days d"
-	"  WHERE d.tenant_id = l.tenant_id AND d.line_id = l.id)"
+	"  WHERE d.tenant_id = l.tenant_id AND d.line_id = l.id),"
+	" l.edited, coalesce(l.tax_rate_id, 0)"
 	" FROM invoice_lines l LEFT JOIN tax_rates r"
 	" ON r.tenant_id = l.tenant_id AND r.id = l.tax_rate_id"
 	" WHERE l.tenant_id = app_tenant() AND l.invoice_id = $1"
@@ -116,20 +118,73 @@ static const char sql_entries[] =
 static const char sql_credits[] =
 	"SELECT id, number, amount::text, reason, issued_on::text FROM credit_notes"
 	" WHERE tenant_id = app_tenant() AND invoice_id = $1 ORDER BY id";
+/* Each credit note's split by tax rate. */
+static const char sql_credit_lines[] =
+	"SELECT cl.credit_note_id, trim_scale(cl.tax_rate)::text, cl.net::text,"
+	" cl.tax::text, cl.description FROM credit_note_lines cl"
+	" JOIN credit_notes n ON n.tenant_id = cl.tenant_id"
+	" AND n.id = cl.credit_note_id WHERE cl.tenant_id = app_tenant()"
+	" AND n.invoice_id = $1 ORDER BY cl.credit_note_id, cl.tax_rate DESC";
+/* What is left to credit per tax rate. */
+static const char sql_credit_left[] =
+	"SELECT trim_scale(rate)::text, net::text, tax::text, rate::text"
+	" FROM billing_credit_left($1)";
 static const char sql_payments[] =
 	"SELECT id, amount::text, paid_on::text, method, reference FROM payments"
 	" WHERE tenant_id = app_tenant() AND invoice_id = $1 ORDER BY paid_on, id";
+static const char sql_tax_rates[] =
+	"SELECT id, name, trim_scale(rate)::text FROM tax_rates"
+	" WHERE tenant_id = app_tenant() AND NOT archived"
+	" ORDER BY rate DESC, lower(name), id";
 static const char sql_clients[] =
 	"SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
 	" AND merged_into IS NULL ORDER BY lower(name), id LIMIT 2000";
 static const char sql_today[] =
 	"SELECT (now() AT TIME ZONE time_zone)::date::text FROM tenants"
 	" WHERE id = app_tenant()";
+/* Who bills whom: the tenant's details (invoice settings) and logo. */
 static const char sql_parties[] =
-	"SELECT t.name, c.name, c.address, c.tax_number, c.payment_terms_days"
+	"SELECT t.name, c.name, c.address, c.tax_number, c.payment_terms_days,"
+	" coalesce(s.business_address, ''), coalesce(s.tax_number, ''),"
+	" coalesce(s.company_number, ''), coalesce(s.payment_details, ''),"
+	" coalesce(s.footer, ''), t.support_email, t.support_phone,"
+	" t.brand_colour, CASE WHEN t.logo_type = 'image/png' THEN t.logo END"
 	" FROM invoices i JOIN tenants t ON t.id = i.tenant_id"
 	" JOIN clients c ON c.tenant_id = i.tenant_id AND c.id = i.client_id"
+	" LEFT JOIN invoice_settings s ON s.tenant_id = t.id"
 	" WHERE i.tenant_id = app_tenant() AND i.id = $1";
+static const char sql_credit_one[] =
+	"SELECT number, reason FROM credit_notes WHERE tenant_id = app_tenant()"
+	" AND invoice_id = $1 AND id = $2";
+/* The PDF as issued, when it was stored. */
+static const char sql_pdf_stored[] =
+	"SELECT f.bytes FROM invoices i JOIN stored_files f"
+	" ON f.tenant_id = i.tenant_id AND f.id = i.pdf_file_id"
+	" WHERE i.tenant_id = app_tenant() AND i.id = $1";
+static const char sql_pdf_file[] =
+	"SELECT pdf_file_id, number FROM invoices WHERE tenant_id = app_tenant()"
+	" AND id = $1 AND pdf_file_id IS NOT NULL";
+static const char sql_pdf_store[] =
+	"WITH f AS (INSERT INTO stored_files (tenant_id, content_type, bytes)"
+	" VALUES (app_tenant(), 'application/pdf', $2::bytea) RETURNING id)"
+	" UPDATE invoices SET pdf_file_id = (SELECT id FROM f)"
+	" WHERE tenant_id = app_tenant() AND id = $1 AND status <> 'draft'"
+	" RETURNING pdf_file_id";
+static const char sql_attach[] =
+	"INSERT INTO outbox_attachments (tenant_id, outbox_id, position,"
+	" filename, file_id) VALUES (app_tenant(), $1, $2::int, $3, $4)";
+static const char sql_settings[] =
+	"SELECT business_address, tax_number, company_number, payment_details,"
+	" footer FROM invoice_settings WHERE tenant_id = app_tenant()";
+static const char sql_settings_save[] =
+	"INSERT INTO invoice_settings (tenant_id, business_address, tax_number,"
+	" company_number, payment_details, footer) VALUES (app_tenant(), $1,"
+	" $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET"
+	" business_address = $1, tax_number = $2, company_number = $3,"
+	" payment_details = $4, footer = $5, updated_at = now()";
+static const char sql_has_logo[] =
+	"SELECT logo_type FROM tenants WHERE id = app_tenant()"
+	" AND logo IS NOT NULL";
 static const char sql_preview[] =
 	"SELECT contract_id, contract, usage, pos, description, breakdown,"
 	" quantity, unit_price, amount FROM billing_preview($1)";
@@ -163,13 +218,35 @@ static const char sql_add_line[] =
 	" $3::numeric, $4::numeric, $5::numeric, $6::bigint,"
 	" coalesce($7::numeric, 0) FROM invoice_lines"
 	" WHERE tenant_id = app_tenant() AND invoice_id = $1 RETURNING id";
-static const char sql_del_line[] =
-	"DELETE FROM invoice_lines WHERE tenant_id = app_tenant()"
-	" AND invoice_id = $1 AND id = $2 AND kind = 'manual' RETURNING description";
+static const char sql_del_line[] = "SELECT billing_delete_line($1, $2)";
+/* One line of the invoice as it is, for the audit's "before". */
+static const char sql_line_one[] =
+	"SELECT description, trim_scale(quantity)::text, unit_price::text,"
+	" amount::text, tax_rate_id, trim_scale(tax_rate)::text, kind"
+	" FROM invoice_lines WHERE tenant_id = app_tenant() AND invoice_id = $1"
+	" AND id = $2";
+/* The amount is quantity × unit price to the penny; none if too large. */
+static const char sql_line_update[] =
+	"UPDATE invoice_lines SET description = $3, quantity = $4::numeric,"
+	" unit_price = $5::numeric, amount = x.amount, tax_rate_id = $6::bigint,"
+	" tax_rate = $7::numeric, edited = true"
+	" FROM (SELECT round($4::numeric * $5::numeric, 2) AS amount) x"
+	" WHERE tenant_id = app_tenant() AND invoice_id = $1 AND id = $2"
+	" AND abs(x.amount) < 1e12 RETURNING x.amount::text";
 static const char sql_del_draft[] = "SELECT billing_delete_draft($1)";
 static const char sql_issue[] = "SELECT billing_issue($1, $2::date, $3)";
 static const char sql_credit[] =
 	"SELECT billing_credit($1, $2::numeric, $3, $4::date, $5)";
+static const char sql_credit_nets[] =
+	"SELECT billing_credit_nets($1, $2::jsonb, $3, $4::date, $5)";
+/* The net per rate of chosen lines ($2: their ids), as jsonb text. */
+static const char sql_lines_nets[] =
+	"SELECT coalesce(jsonb_agg(jsonb_build_object('rate', rate, 'net', net,"
+	" 'description', descr)), '[]')::text"
+	" FROM (SELECT tax_rate AS rate, sum(amount) AS net,"
+	" left(string_agg(description, '; ' ORDER BY position), 2000) AS descr"
+	" FROM invoice_lines WHERE tenant_id = app_tenant() AND invoice_id = $1"
+	" AND id = ANY ($2::bigint[]) GROUP BY tax_rate) x";
 static const char sql_payment[] =
 	"INSERT INTO payments (tenant_id, invoice_id, amount, paid_on, method,"
 	" reference, created_by) VALUES (app_tenant(), $1, $2::numeric,"
@@ -204,6 +281,10 @@ static const char *const credit_fields[] = { "amount", "reason", NULL };
 static const char *const age_labels[AGE_BUCKETS] = { "Not yet due", "1–30 days",
 						     "31–60 days", "61–90 days",
 						     "Over 90 days" };
+
+static enum td_err stored_pdf(struct req *r, int64_t id, int64_t *file_id,
+			      const char **number);
+static const char *pdf_filename(struct req *r, const char *number, int64_t id);
 
 struct filters {
 	const char *status;
@@ -448,6 +529,8 @@ enum td_err invoices_list(struct req *r)
 		v, "lines_csv_url",
 		json_string(arena_printf(r->arena, "/invoices/lines.csv%s",
 					 filter_query(r, &f))));
+	json_object_set_new(v, "can_settings",
+			    json_boolean(r->auth.role == ROLE_ADMIN));
 	json_object_set_new(v, "title", json_string("Invoices"));
 	r->view_name = "invoices/list";
 	return TD_OK;
@@ -618,15 +701,32 @@ enum td_err invoices_ageing(struct req *r)
 	return TD_OK;
 }
 
+/* The tenant's tax rates for a select, selected: the line's (-1: none). */
+static json_t *rate_options(const PGresult *rates, int64_t selected)
+{
+	json_t *list = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(rates); i++)
+		json_array_append_new(
+			list, json_pack("{s:I, s:s, s:s, s:b}", "id",
+					(json_int_t)db_int(rates, i, 0), "name",
+					db_text(rates, i, 1), "rate",
+					db_text(rates, i, 2), "selected",
+					db_int(rates, i, 0) == selected));
+	return list;
+}
+
 /* The invoice page of id into the view; TD_ENOENT for another tenant's. */
 static enum td_err show_page(struct req *r, int64_t id)
 {
 	const char *params[1] = { req_id(r, id) };
 	PGresult *inv, *lines, *taxes, *ents, *credits, *pays, *today;
-	json_t *v, *o, *list, *line, *srcs;
+	PGresult *clines, *left, *rates;
+	json_t *v, *o, *list, *line, *srcs, *parts;
 	enum td_err err;
 	int i, j, n;
-	bool open;
+	bool open, draft;
 
 	err = req_query(r, sql_one, 1, params, &inv);
 	if (err != TD_OK)
@@ -638,8 +738,13 @@ static enum td_err show_page(struct req *r, int64_t id)
 	    (err = req_query(r, sql_entries, 1, params, &ents)) != TD_OK ||
 	    (err = req_query(r, sql_credits, 1, params, &credits)) != TD_OK ||
 	    (err = req_query(r, sql_payments, 1, params, &pays)) != TD_OK ||
+	    (err = req_query(r, sql_credit_lines, 1, params, &clines)) !=
+		    TD_OK ||
+	    (err = req_query(r, sql_credit_left, 1, params, &left)) != TD_OK ||
+	    (err = req_query(r, sql_tax_rates, 0, NULL, &rates)) != TD_OK ||
 	    (err = req_query(r, sql_today, 0, NULL, &today)) != TD_OK)
 		return err;
+	draft = !strcmp(db_text(inv, 0, I_STATUS), "draft");
 	v = req_view(r);
 	o = invoice_json(r, inv, 0);
 	list = json_array();
@@ -685,6 +790,12 @@ static enum td_err show_page(struct req *r, int64_t id)
 			json_boolean(!strcmp(db_text(lines, i, 2), "manual")));
 		json_object_set_new(line, "has_entries",
 				    json_boolean(json_array_size(srcs) > 0));
+		json_object_set_new(line, "edited",
+				    json_boolean(db_bool(lines, i, 14)));
+		json_object_set_new(line, "tax_rate_id",
+				    json_integer(db_int(lines, i, 15)));
+		json_object_set_new(line, "rate_options",
+				    rate_options(rates, db_int(lines, i, 15)));
 		json_array_append_new(list, line);
 	}
 	json_object_set_new(o, "lines", list);
@@ -704,9 +815,38 @@ static enum td_err show_page(struct req *r, int64_t id)
 				 db_text(credits, i, 3), "issued_on",
 				 db_text(credits, i, 4));
 		set_money(line, "amount", db_text(credits, i, 2), r);
+		parts = json_array();
+		for (j = 0; j < PQntuples(clines); j++) {
+			if (db_int(clines, j, 0) != db_int(credits, i, 0))
+				continue;
+			srcs = json_pack("{s:s, s:s}", "rate",
+					 db_text(clines, j, 1), "description",
+					 db_text(clines, j, 4));
+			set_money(srcs, "net", db_text(clines, j, 2), r);
+			set_money(srcs, "tax", db_text(clines, j, 3), r);
+			json_array_append_new(parts, srcs);
+		}
+		json_object_set_new(line, "taxes", parts);
+		json_object_set_new(line, "pdf_url",
+				    json_string(arena_printf(
+					    r->arena,
+					    "/invoices/%" PRId64
+					    "/credit-notes/%" PRId64 "/pdf",
+					    id, db_int(credits, i, 0))));
 		json_array_append_new(list, line);
 	}
 	json_object_set_new(o, "credit_notes", list);
+	list = json_array();
+	for (i = 0; i < PQntuples(left); i++) {
+		line = json_pack(
+			"{s:s, s:s}", "rate", db_text(left, i, 0), "field",
+			arena_printf(r->arena, "net_%s", db_text(left, i, 0)));
+		set_money(line, "net", db_text(left, i, 1), r);
+		set_money(line, "tax", db_text(left, i, 2), r);
+		json_array_append_new(list, line);
+	}
+	json_object_set_new(o, "credit_left", list);
+	json_object_set_new(o, "rate_options", rate_options(rates, -1));
 	list = json_array();
 	for (i = 0; i < PQntuples(pays); i++) {
 		line = json_pack("{s:I, s:s, s:s, s:s}", "id",
@@ -720,10 +860,9 @@ static enum td_err show_page(struct req *r, int64_t id)
 	json_object_set_new(o, "payments", list);
 	open = !strcmp(db_text(inv, 0, I_STATUS), "issued") ||
 	       !strcmp(db_text(inv, 0, I_STATUS), "sent");
-	json_object_set_new(
-		o, "can_issue",
-		json_boolean(!strcmp(db_text(inv, 0, I_STATUS), "draft") &&
-			     PQntuples(lines) > 0));
+	json_object_set_new(o, "can_issue",
+			    json_boolean(draft && PQntuples(lines) > 0));
+	json_object_set_new(o, "can_edit", json_boolean(draft));
 	json_object_set_new(o, "can_pay", json_boolean(open));
 	json_object_set_new(o, "can_credit", json_boolean(open));
 	json_object_set_new(v, "invoice", o);
@@ -828,8 +967,8 @@ static const char *user_param(struct req *r)
  */
 enum td_err invoices_issue(struct req *r)
 {
-	int64_t id = route_arg_int(&r->args, "id");
-	const char *params[3], *st, *number;
+	int64_t id = route_arg_int(&r->args, "id"), file_id;
+	const char *params[3], *st, *number, *pdf_number;
 	PGresult *res, *today;
 	enum td_err err;
 
@@ -851,9 +990,14 @@ enum td_err invoices_issue(struct req *r)
 		return refuse(r, id,
 			      "an invoice without lines cannot be issued");
 	number = arena_strdup(r->arena, db_text(res, 0, 0));
-	err = audit_write(r, "invoice.issue", "invoice", id, NULL,
-			  owned(r, json_pack("{s:s, s:s}", "number", number,
-					     "issued_on", params[1])));
+	err = stored_pdf(r, id, &file_id, &pdf_number);
+	if (err != TD_OK)
+		return err;
+	err = audit_write(
+		r, "invoice.issue", "invoice", id, NULL,
+		owned(r, json_pack("{s:s, s:s, s:I}", "number", number,
+				   "issued_on", params[1], "pdf_file_id",
+				   (json_int_t)file_id)));
 	if (err != TD_OK)
 		return err;
 	return done(r, id,
@@ -946,15 +1090,75 @@ enum td_err invoices_payment(struct req *r)
 }
 
 /*
- * POST /invoices/:id/credit — a credit note for amount (empty: all that
- * is not credited yet) with a reason; fully credited, the invoice is
- * void. 422 for bad input or more than is left; 409 unless issued; 404.
+ * What to credit besides everything: the nets per rate asked for
+ * (net_<rate> fields) as a jsonb array in *nets, and the chosen lines
+ * (line_<id> ticked) as a bigint[] in *ids; NULL when none. Problems go
+ * to form_error().
+ */
+static enum td_err credit_choice(struct req *r, int64_t id, const char **nets,
+				 const char **ids)
+{
+	const char *params[1] = { req_id(r, id) }, *field, *v;
+	PGresult *left, *lines;
+	struct sbuf sb, li;
+	enum td_err err;
+	char text[32];
+	int64_t n;
+	int i;
+
+	*nets = *ids = NULL;
+	err = req_query(r, sql_credit_left, 1, params, &left);
+	if (err == TD_OK)
+		err = req_query(r, sql_lines, 1, params, &lines);
+	if (err != TD_OK)
+		return err;
+	sbuf_init(&sb, r->arena, 128);
+	for (i = 0; i < PQntuples(left); i++) {
+		field = arena_printf(r->arena, "net_%s", db_text(left, i, 0));
+		v = form_text(r, field);
+		if (*v == '\0')
+			continue;
+		if (money_parse(v, false, &n) != TD_OK || n < 0) {
+			form_error(r, field,
+				   "enter the net amount to credit at this"
+				   " rate, such as 100.00");
+			continue;
+		}
+		if (n == 0)
+			continue;
+		money_text(n, text, sizeof(text));
+		sbuf_addf(&sb, "%s{\"rate\": \"%s\", \"net\": \"%s\"}",
+			  sb.len ? ", " : "", db_text(left, i, 3), text);
+	}
+	if (sb.len > 0)
+		*nets = arena_printf(r->arena, "[%s]", sb.buf);
+	sbuf_init(&li, r->arena, 64);
+	for (i = 0; i < PQntuples(lines); i++)
+		if (form_flag(r, arena_printf(r->arena, "line_%s",
+					      db_text(lines, i, 0))))
+			sbuf_addf(&li, "%s%s", li.len ? "," : "",
+				  db_text(lines, i, 0));
+	if (li.len > 0)
+		*ids = arena_printf(r->arena, "{%s}", li.buf);
+	return TD_OK;
+}
+
+/*
+ * POST /invoices/:id/credit — a credit note with a reason, split by tax
+ * rate like the invoice: everything not credited yet (nothing else
+ * sent); or net_<rate> (the net to credit at that rate: its tax follows,
+ * rounded, or all that is left at the rate when the net is); or
+ * line_<id> ticked (those lines' nets by rate); or amount (tax included,
+ * spread over the rates by what is left at each). Fully credited, the
+ * invoice is void. 422 for bad input or more than is left; 409 unless
+ * issued; 404.
  */
 enum td_err invoices_credit(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), amount = 0;
 	const char *st, *reason = form_text(r, "reason");
 	const char *amount_in = form_text(r, "amount"), *params[5];
+	const char *nets, *ids, *field = "amount", *how = "all";
 	char text[32];
 	PGresult *res, *today;
 	enum td_err err;
@@ -968,11 +1172,18 @@ enum td_err invoices_credit(struct req *r)
 			!strcmp(st, "draft") ?
 				"a draft needs no credit note: change it instead" :
 				"this invoice is already fully credited");
+	err = credit_choice(r, id, &nets, &ids);
+	if (err != TD_OK)
+		return err;
 	if (*amount_in != '\0' &&
 	    (money_parse(amount_in, false, &amount) != TD_OK || amount <= 0))
 		form_error(r, "amount",
 			   "enter an amount such as 120.50, or leave it empty"
 			   " to credit the whole invoice");
+	if ((*amount_in != '\0') + (nets != NULL) + (ids != NULL) > 1)
+		form_error(r, "amount",
+			   "credit an amount, nets per tax rate or chosen"
+			   " lines: one of them");
 	if (http_utf8_len(reason) < 1 || http_utf8_len(reason) > 1000)
 		form_error(r, "reason", "say why, in at most 1000 characters");
 	if (form_has_errors(r))
@@ -980,47 +1191,100 @@ enum td_err invoices_credit(struct req *r)
 	err = req_query(r, sql_today, 0, NULL, &today);
 	if (err != TD_OK)
 		return err;
-	if (*amount_in != '\0')
-		money_text(amount, text, sizeof(text));
 	params[0] = req_id(r, id);
-	params[1] = *amount_in != '\0' ? text : NULL;
+	if (ids != NULL) {
+		params[1] = ids;
+		err = req_query(r, sql_lines_nets, 2, params, &res);
+		if (err != TD_OK)
+			return err;
+		nets = arena_strdup(r->arena, db_text(res, 0, 0));
+		field = "lines";
+		how = "lines";
+	} else if (nets != NULL) {
+		field = "net";
+		how = "nets";
+	} else if (*amount_in != '\0') {
+		money_text(amount, text, sizeof(text));
+		how = text;
+	}
+	params[1] = nets != NULL ? nets : *amount_in != '\0' ? text : NULL;
 	params[2] = reason;
 	params[3] = db_text(today, 0, 0);
 	params[4] = user_param(r);
-	err = req_query(r, sql_credit, 5, params, &res);
+	err = req_query(r, nets != NULL ? sql_credit_nets : sql_credit, 5,
+			params, &res);
 	if (err != TD_OK)
 		return err;
 	if (db_isnull(res, 0, 0)) {
-		form_error(r, "amount",
+		form_error(r, field,
 			   "more than is left to credit on this invoice");
 		return reject(r, id, credit_fields);
 	}
 	err = audit_write(
 		r, "invoice.credit", "invoice", id, NULL,
-		owned(r, json_pack("{s:I, s:s, s:s}", "credit_note_id",
-				   (json_int_t)db_int(res, 0, 0), "amount",
-				   params[1] ? params[1] : "all", "reason",
-				   reason)));
+		owned(r, json_pack("{s:I, s:s, s:s, s:s}", "credit_note_id",
+				   (json_int_t)db_int(res, 0, 0), "amount", how,
+				   "reason", reason, "parts",
+				   nets != NULL ? nets : "")));
 	if (err != TD_OK)
 		return err;
 	return done(r, id, "Credit note issued.");
 }
 
-/* The words of the PDF that the page does not show. */
-static enum td_err add_pdf_words(struct req *r, int64_t id, json_t *v)
+/* Appends "label value" as a line of sb when value is not empty. */
+static void add_detail(struct sbuf *sb, const char *label, const char *value)
+{
+	if (*value == '\0')
+		return;
+	if (sb->len > 0)
+		sbuf_addch(sb, '\n');
+	sbuf_addf(sb, "%s%s", label, value);
+}
+
+/*
+ * The words of the PDF that the page does not show: the seller's details
+ * (invoice settings), the buyer's, dates and how to pay; *logo the
+ * tenant's PNG logo (NULL when none).
+ */
+static enum td_err add_pdf_words(struct req *r, int64_t id, json_t *v,
+				 struct pdf_logo *logo)
 {
 	const char *params[1] = { req_id(r, id) };
 	json_t *inv = json_object_get(v, "invoice"), *x;
 	const char *number, *due;
+	struct sbuf seller, pay;
+	unsigned char *raw, *copy;
 	PGresult *res;
 	enum td_err err;
-	size_t i;
+	size_t i, len;
 
 	err = req_query(r, sql_parties, 1, params, &res);
 	if (err != TD_OK)
 		return err;
-	json_object_set_new(v, "seller",
-			    json_pack("{s:s}", "name", db_text(res, 0, 0)));
+	logo->data = NULL;
+	logo->len = 0;
+	if (!db_isnull(res, 0, 13)) {
+		raw = PQunescapeBytea(
+			(const unsigned char *)db_text(res, 0, 13), &len);
+		if (raw == NULL)
+			return req_fail(r, TD_ESYS, "cannot decode the logo");
+		copy = arena_alloc_raw(r->arena, len + 1);
+		memcpy(copy, raw, len);
+		logo->data = copy;
+		logo->len = len;
+		PQfreemem(raw);
+	}
+	sbuf_init(&seller, r->arena, 256);
+	add_detail(&seller, "", db_text(res, 0, 5));
+	add_detail(&seller, "VAT / tax number ", db_text(res, 0, 6));
+	add_detail(&seller, "Company number ", db_text(res, 0, 7));
+	add_detail(&seller, "", db_text(res, 0, 10));
+	add_detail(&seller, "", db_text(res, 0, 11));
+	json_object_set_new(
+		v, "seller",
+		json_pack("{s:s, s:s, s:s, s:s}", "name", db_text(res, 0, 0),
+			  "details", sbuf_cstr(&seller), "colour",
+			  db_text(res, 0, 12), "footer", db_text(res, 0, 9)));
 	json_object_set_new(v, "buyer",
 			    json_pack("{s:s, s:s, s:s}", "name",
 				      db_text(res, 0, 1), "address",
@@ -1043,18 +1307,18 @@ static enum td_err add_pdf_words(struct req *r, int64_t id, json_t *v)
 					    db_text(res, 0, 4)),
 			json_string_value(json_object_get(inv, "period_from")),
 			json_string_value(json_object_get(inv, "period_to")))));
-	json_object_set_new(
-		v, "pdf_payment",
-		json_string(arena_printf(
-			r->arena,
-			"Payment terms: %s days. Please pay %s %s by bank transfer"
-			" quoting %s%s%s. Thank you for your business.",
-			db_text(res, 0, 4),
-			json_string_value(json_object_get(inv, "currency")),
-			json_string_value(
-				json_object_get(inv, "balance_display")),
-			*number ? number : "the invoice number",
-			*due ? " by " : "", due)));
+	sbuf_init(&pay, r->arena, 512);
+	sbuf_addf(&pay,
+		  "Payment terms: %s days. Please pay %s %s by bank transfer"
+		  " quoting %s%s%s. Thank you for your business.",
+		  db_text(res, 0, 4),
+		  json_string_value(json_object_get(inv, "currency")),
+		  json_string_value(json_object_get(inv, "balance_display")),
+		  *number ? number : "the invoice number", *due ? " by " : "",
+		  due);
+	if (*db_text(res, 0, 8))
+		sbuf_addf(&pay, "\n\nPayment details\n%s", db_text(res, 0, 8));
+	json_object_set_new(v, "pdf_payment", json_string(sbuf_cstr(&pay)));
 	json_object_set_new(
 		inv, "pdf_total_label",
 		json_string(arena_printf(
@@ -1078,8 +1342,100 @@ static enum td_err add_pdf_words(struct req *r, int64_t id, json_t *v)
 }
 
 /*
- * GET /invoices/:id/pdf — the invoice as a PDF (drawn on demand: an
- * issued invoice never changes, so the same file comes back). 404.
+ * Draws invoice id as a PDF into out, from a view of its own (the
+ * request's view is left as it was); *number its number ("" for a draft).
+ */
+static enum td_err draw_pdf(struct req *r, int64_t id, struct sbuf *out,
+			    const char **number)
+{
+	json_t *saved = r->view, *v;
+	const char *saved_name = r->view_name;
+	struct pdf_logo logo;
+	enum td_err err;
+
+	r->view = NULL;
+	v = req_view(r);
+	err = show_page(r, id);
+	if (err == TD_OK)
+		err = add_pdf_words(r, id, v, &logo);
+	r->view = saved;
+	r->view_name = saved_name;
+	if (err != TD_OK)
+		return err;
+	*number = json_string_value(
+		json_object_get(json_object_get(v, "invoice"), "number"));
+	sbuf_init(out, r->arena, 32768);
+	if (invoices_pdf_render(v, &logo, out) != TD_OK)
+		return req_fail(r, TD_ESYS,
+				"cannot draw invoice %" PRId64 " as PDF", id);
+	return TD_OK;
+}
+
+/* bytes as a bytea parameter ("\x0a1b..."). */
+static const char *bytea_param(struct req *r, const char *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *out = arena_alloc_raw(r->arena, 2 * n + 3), *w = out;
+	size_t i;
+
+	*w++ = '\\';
+	*w++ = 'x';
+	for (i = 0; i < n; i++) {
+		*w++ = digits[(unsigned char)p[i] >> 4];
+		*w++ = digits[(unsigned char)p[i] & 15];
+	}
+	*w = '\0';
+	return out;
+}
+
+/*
+ * The stored PDF of issued invoice id (drawn and stored now if it was
+ * not yet): *file_id the stored file, *number the invoice's number.
+ */
+static enum td_err stored_pdf(struct req *r, int64_t id, int64_t *file_id,
+			      const char **number)
+{
+	const char *params[2];
+	struct sbuf sb;
+	PGresult *res;
+	enum td_err err;
+
+	err = draw_pdf(r, id, &sb, number);
+	if (err != TD_OK)
+		return err;
+	params[0] = req_id(r, id);
+	params[1] = bytea_param(r, sb.buf, sb.len);
+	err = req_query(r, sql_pdf_store, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_ECONFLICT,
+				"invoice %" PRId64 " is a draft", id);
+	*file_id = db_int(res, 0, 0);
+	return TD_OK;
+}
+
+/* "INV-0042.pdf": the number with anything unsafe in a file name as '-'. */
+static const char *pdf_filename(struct req *r, const char *number, int64_t id)
+{
+	char *name;
+	size_t i;
+
+	if (*number == '\0')
+		return arena_printf(r->arena, "draft-%" PRId64 ".pdf", id);
+	name = arena_printf(r->arena, "%.100s.pdf", number);
+	for (i = 0; name[i] != '\0'; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			name[i] = '-';
+	if (!isalnum((unsigned char)name[0]))
+		name[0] = 'I';
+	return name;
+}
+
+/*
+ * GET /invoices/:id/pdf — the invoice as a PDF: an issued invoice's is
+ * the file stored when it was issued; a draft's is drawn now. 404.
  */
 enum td_err invoices_pdf(struct req *r)
 {
@@ -1088,29 +1444,39 @@ enum td_err invoices_pdf(struct req *r)
 
 enum td_err invoices_pdf_of(struct req *r, int64_t id)
 {
-	const char *number;
+	const char *number, *params[1] = { req_id(r, id) };
+	unsigned char *raw;
 	struct sbuf sb;
+	PGresult *res;
 	enum td_err err;
+	size_t len;
 
-	err = show_page(r, id);
-	if (err == TD_OK)
-		err = add_pdf_words(r, id, req_view(r));
+	err = req_query(r, sql_pdf_stored, 1, params, &res);
 	if (err != TD_OK)
 		return err;
-	sbuf_init(&sb, r->arena, 32768);
-	if (invoices_pdf_render(req_view(r), &sb) != TD_OK)
-		return req_fail(r, TD_ESYS,
-				"cannot draw invoice %" PRId64 " as PDF", id);
-	number = json_string_value(json_object_get(
-		json_object_get(req_view(r), "invoice"), "number"));
+	if (PQntuples(res) == 1) {
+		raw = PQunescapeBytea((const unsigned char *)db_text(res, 0, 0),
+				      &len);
+		if (raw == NULL)
+			return req_fail(r, TD_ESYS, "cannot decode the PDF");
+		sbuf_init(&sb, r->arena, len + 1);
+		sbuf_add(&sb, (const char *)raw, len);
+		PQfreemem(raw);
+		err = req_query(r, sql_one, 1, params, &res);
+		if (err != TD_OK)
+			return err;
+		number = db_text(res, 0, I_NUMBER);
+	} else {
+		err = draw_pdf(r, id, &sb, &number);
+		if (err != TD_OK)
+			return err;
+	}
 	r->body_out = sb.buf;
 	r->body_out_len = sb.len;
 	r->body_type = "application/pdf";
 	req_header(r, "Content-Disposition",
-		   arena_printf(r->arena, "inline; filename=\"%s.pdf\"",
-				*number ? number :
-					  arena_printf(r->arena,
-						       "draft-%" PRId64, id)));
+		   arena_printf(r->arena, "inline; filename=\"%s\"",
+				pdf_filename(r, number, id)));
 	return TD_OK;
 }
 
@@ -1196,7 +1562,9 @@ static const char *send_body(struct req *r, json_t *inv, const char *seller)
 		&sb, "%s: %s\n",
 		json_string_value(json_object_get(line, "description")),
 		json_string_value(json_object_get(line, "amount_display")));
-	sbuf_addf(&sb, "\nTotal %s %s, balance %s, due %s.\n",
+	sbuf_addf(&sb,
+		  "\nTotal %s %s, balance %s, due %s.\n"
+		  "The invoice is attached as a PDF.\n",
 		  json_string_value(json_object_get(inv, "currency")),
 		  json_string_value(json_object_get(inv, "total_display")),
 		  json_string_value(json_object_get(inv, "balance_display")),
@@ -1212,9 +1580,9 @@ static const char *send_body(struct req *r, json_t *inv, const char *seller)
  */
 enum td_err invoices_send(struct req *r)
 {
-	int64_t id = route_arg_int(&r->args, "id");
-	const char *st, *params[4];
-	PGresult *to, *res;
+	int64_t id = route_arg_int(&r->args, "id"), file_id;
+	const char *st, *params[4], *attach[4], *number, *filename;
+	PGresult *to, *res, *pdf;
 	json_t *inv;
 	enum td_err err;
 
@@ -1246,12 +1614,32 @@ enum td_err invoices_send(struct req *r)
 			     db_text(to, 0, 1));
 	params[3] = send_body(r, inv, db_text(to, 0, 1));
 	err = req_query(r, sql_send, 4, params, &res);
+	if (err == TD_OK)
+		err = req_query(r, sql_pdf_file, 1, params, &pdf);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(pdf) == 1) {
+		file_id = db_int(pdf, 0, 0);
+		number = db_text(pdf, 0, 1);
+	} else {
+		/* issued before PDFs were stored: stored now, as it is */
+		err = stored_pdf(r, id, &file_id, &number);
+		if (err != TD_OK)
+			return err;
+	}
+	filename = pdf_filename(r, number, id);
+	attach[0] = db_text(res, 0, 0);
+	attach[1] = "1";
+	attach[2] = filename;
+	attach[3] = req_id(r, file_id);
+	err = req_query(r, sql_attach, 4, attach, NULL);
 	if (err != TD_OK)
 		return err;
 	err = audit_write(
 		r, "invoice.send", "invoice", id, NULL,
-		owned(r, json_pack("{s:s, s:I}", "to", params[1], "outbox_id",
-				   (json_int_t)db_int(res, 0, 0))));
+		owned(r, json_pack("{s:s, s:I, s:s}", "to", params[1],
+				   "outbox_id", (json_int_t)db_int(res, 0, 0),
+				   "attachment", filename)));
 	if (err != TD_OK)
 		return err;
 	return done(r, id,
@@ -1363,18 +1751,38 @@ enum td_err invoices_line_add(struct req *r)
 }
 
 /*
- * POST /invoices/:id/lines/:line_id/delete — removes an ad-hoc line of a
- * draft (billed lines go with the whole draft). 409 unless a draft; 404.
+ * A quantity: up to 10 digits, and up to 10 decimals; more than zero.
+ * (Billed lines carry quantities such as 108.3333333333.)
  */
-enum td_err invoices_line_delete(struct req *r)
+static bool quantity_ok(const char *s)
 {
-	int64_t id = route_arg_int(&r->args, "id");
-	int64_t line = route_arg_int(&r->args, "line_id");
-	const char *st, *params[2];
-	PGresult *res;
-	enum td_err err;
+	size_t i = 0, whole = 0, dec = 0;
+	bool nonzero = false;
 
-	err = lock_invoice(r, id, &st);
+	for (; isdigit((unsigned char)s[i]); i++, whole++)
+		nonzero |= s[i] != '0';
+	if (s[i] == '.')
+		for (i++; isdigit((unsigned char)s[i]); i++, dec++)
+			nonzero |= s[i] != '0';
+	return s[i] == '\0' && whole >= 1 && whole <= 10 && dec <= 10 &&
+	       (s[whole] != '.' || dec > 0) && nonzero;
+}
+
+static const char *const edit_fields[] = { "description", "quantity",
+					   "unit_price", "tax_rate_id", NULL };
+
+/*
+ * Locks invoice id, which must be a draft, and reads its line (404 when it
+ * has no such line). params get the two ids. Not a draft: *old stays NULL
+ * and the answer is refuse()'s (the invoice page with a 409 for browsers).
+ */
+static enum td_err draft_line(struct req *r, int64_t id, int64_t line,
+			      const char *params[2], PGresult **old)
+{
+	const char *st;
+	enum td_err err = lock_invoice(r, id, &st);
+
+	*old = NULL;
 	if (err != TD_OK)
 		return err;
 	if (strcmp(st, "draft") != 0)
@@ -1383,17 +1791,133 @@ enum td_err invoices_line_delete(struct req *r)
 			"an issued invoice never changes: use a credit note");
 	params[0] = req_id(r, id);
 	params[1] = req_id(r, line);
+	err = req_query(r, sql_line_one, 2, params, old);
+	if (err == TD_OK && PQntuples(*old) != 1)
+		return req_fail(r, TD_ENOENT,
+				"no line %" PRId64 " on invoice %" PRId64, line,
+				id);
+	return err;
+}
+
+/*
+ * POST /invoices/:id/lines/:line_id — changes a line of a draft, billed
+ * or ad hoc: description, quantity (up to 10 decimals), unit price, tax
+ * rate; a field not sent keeps its value. The amount is quantity × unit
+ * price to the penny; the totals follow. The time entries a line billed
+ * stay with it. 422 for bad input; 409 unless a draft; 404.
+ */
+enum td_err invoices_line_update(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id"), price;
+	int64_t line = route_arg_int(&r->args, "line_id");
+	const char *params[7], *desc, *qty, *price_in, *tax;
+	char tp[32];
+	PGresult *old, *rate, *res;
+	json_t *before, *after;
+	enum td_err err;
+
+	err = draft_line(r, id, line, params, &old);
+	if (err != TD_OK || old == NULL)
+		return err;
+	desc = form_sent(r, "description") ? form_text(r, "description") :
+					     db_text(old, 0, 0);
+	qty = form_sent(r, "quantity") ? form_text(r, "quantity") :
+					 db_text(old, 0, 1);
+	price_in = form_sent(r, "unit_price") ? form_text(r, "unit_price") :
+						db_text(old, 0, 2);
+	tax = form_text(r, "tax_rate_id");
+	if (http_utf8_len(desc) < 1 || http_utf8_len(desc) > 500)
+		form_error(r, "description",
+			   "enter a description of at most 500 characters");
+	if (!quantity_ok(qty))
+		form_error(r, "quantity",
+			   "enter a quantity such as 1, 2.5 or 108.3333");
+	if (money_parse(price_in, true, &price) != TD_OK)
+		form_error(r, "unit_price", "enter a price such as 95.00");
+	params[0] = *tax ? id_param(r, tax) : NULL;
+	if (*tax && params[0] == NULL)
+		form_error(r, "tax_rate_id", "choose a tax rate from the list");
+	if (form_has_errors(r))
+		return reject(r, id, edit_fields);
+	rate = NULL;
+	if (*tax) {
+		err = req_query(r, sql_tax_rate, 1, params, &rate);
+		if (err != TD_OK)
+			return err;
+		if (PQntuples(rate) != 1) {
+			form_error(r, "tax_rate_id",
+				   "choose a tax rate from the list");
+			return reject(r, id, edit_fields);
+		}
+	}
+	money_text(price, tp, sizeof(tp));
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, line);
+	params[2] = desc;
+	params[3] = qty;
+	params[4] = tp;
+	if (rate != NULL) {
+		params[5] = db_text(rate, 0, 0);
+		params[6] = db_text(rate, 0, 1);
+	} else {
+		params[5] = db_isnull(old, 0, 4) ? NULL : db_text(old, 0, 4);
+		params[6] = db_text(old, 0, 5);
+	}
+	err = req_query(r, sql_line_update, 7, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1) {
+		form_error(r, "unit_price", "the amount is too large");
+		return reject(r, id, edit_fields);
+	}
+	before = owned(
+		r, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "line_id",
+			     (json_int_t)line, "kind", db_text(old, 0, 6),
+			     "description", db_text(old, 0, 0), "quantity",
+			     db_text(old, 0, 1), "unit_price",
+			     db_text(old, 0, 2), "amount", db_text(old, 0, 3),
+			     "tax_rate", db_text(old, 0, 5)));
+	after = owned(r, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "line_id",
+				   (json_int_t)line, "description", desc,
+				   "quantity", qty, "unit_price", tp, "amount",
+				   db_text(res, 0, 0), "tax_rate", params[6]));
+	err = audit_write(r, "invoice.line_update", "invoice", id, before,
+			  after);
+	if (err != TD_OK)
+		return err;
+	return done(r, id, "Line changed.");
+}
+
+/*
+ * POST /invoices/:id/lines/:line_id/delete — removes a line of a draft,
+ * billed or ad hoc; the time entries it billed are released, and the
+ * next billing run bills them again (once). 409 unless a draft; 404.
+ */
+enum td_err invoices_line_delete(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id");
+	int64_t line = route_arg_int(&r->args, "line_id");
+	const char *params[2];
+	PGresult *old, *res;
+	enum td_err err;
+
+	err = draft_line(r, id, line, params, &old);
+	if (err != TD_OK || old == NULL)
+		return err;
 	err = req_query(r, sql_del_line, 2, params, &res);
 	if (err != TD_OK)
 		return err;
-	if (PQntuples(res) != 1)
+	if (db_isnull(res, 0, 0))
 		return req_fail(r, TD_ENOENT,
-				"no ad-hoc line %" PRId64
-				" on invoice %" PRId64,
-				line, id);
+				"no line %" PRId64 " on invoice %" PRId64, line,
+				id);
 	err = audit_write(
 		r, "invoice.line_delete", "invoice", id,
-		owned(r, json_pack("{s:s}", "description", db_text(res, 0, 0))),
+		owned(r, json_pack("{s:I, s:s, s:s, s:s, s:s}", "line_id",
+				   (json_int_t)line, "kind", db_text(old, 0, 6),
+				   "description", db_text(old, 0, 0),
+				   "quantity", db_text(old, 0, 1), "amount",
+				   db_text(old, 0, 3))),
 		NULL);
 	if (err != TD_OK)
 		return err;
@@ -1431,5 +1955,255 @@ enum td_err invoices_delete(struct req *r)
 		form_flash(r, "ok", "Draft deleted.");
 		r->redirect = "/invoices";
 	}
+	return TD_OK;
+}
+
+static const char *const settings_fields[] = {
+	"business_address", "tax_number", "company_number",
+	"payment_details",  "footer",	  NULL
+};
+static const int settings_max[] = { 500, 50, 50, 1000, 500 };
+
+/* The invoice settings into the view's "form" (empty when never saved). */
+static enum td_err settings_page(struct req *r)
+{
+	json_t *v = req_view(r), *form;
+	PGresult *res, *logo;
+	enum td_err err;
+	int i;
+
+	err = req_query(r, sql_settings, 0, NULL, &res);
+	if (err == TD_OK)
+		err = req_query(r, sql_has_logo, 0, NULL, &logo);
+	if (err != TD_OK)
+		return err;
+	form = json_object();
+	for (i = 0; settings_fields[i] != NULL; i++)
+		json_object_set_new(form, settings_fields[i],
+				    json_string(PQntuples(res) == 1 ?
+							db_text(res, 0, i) :
+							""));
+	json_object_set_new(v, "form", form);
+	json_object_set_new(v, "settings", json_deep_copy(form));
+	json_object_set_new(
+		v, "logo",
+		PQntuples(logo) == 1 ?
+			json_pack("{s:s, s:s, s:b}", "url", "/settings/logo",
+				  "type", db_text(logo, 0, 0), "on_pdf",
+				  !strcmp(db_text(logo, 0, 0), "image/png")) :
+			json_null());
+	json_object_set_new(v, "title", json_string("Invoice settings"));
+	r->view_name = "invoices/settings";
+	return TD_OK;
+}
+
+/*
+ * GET /invoices/settings — what invoices say about the workspace: its
+ * address, tax and company numbers, payment details and a footer (the
+ * logo is the workspace's, uploaded under Settings).
+ */
+enum td_err invoices_settings(struct req *r)
+{
+	return settings_page(r);
+}
+
+/* POST /invoices/settings — 422 when a field is too long. */
+enum td_err invoices_settings_save(struct req *r)
+{
+	const char *params[5];
+	json_t *before, *after;
+	PGresult *res;
+	enum td_err err;
+	int i;
+
+	for (i = 0; settings_fields[i] != NULL; i++) {
+		params[i] = form_text(r, settings_fields[i]);
+		if (http_utf8_len(params[i]) > (size_t)settings_max[i])
+			form_error(r, settings_fields[i],
+				   arena_printf(r->arena,
+						"use at most %d characters",
+						settings_max[i]));
+	}
+	if (form_has_errors(r)) {
+		err = settings_page(r);
+		if (err != TD_OK)
+			return err;
+		return form_reject(r, "invoices/settings", settings_fields);
+	}
+	err = req_query(r, sql_settings, 0, NULL, &res);
+	if (err != TD_OK)
+		return err;
+	before = json_object();
+	after = json_object();
+	req_own_json(r, before);
+	req_own_json(r, after);
+	for (i = 0; settings_fields[i] != NULL; i++) {
+		if (PQntuples(res) == 1)
+			json_object_set_new(before, settings_fields[i],
+					    json_string(db_text(res, 0, i)));
+		json_object_set_new(after, settings_fields[i],
+				    json_string(params[i]));
+	}
+	err = req_query(r, sql_settings_save, 5, params, NULL);
+	if (err == TD_OK)
+		err = audit_write(r, "invoice_settings.update", "tenant",
+				  r->auth.tenant_id,
+				  PQntuples(res) == 1 ? before : NULL, after);
+	if (err != TD_OK)
+		return err;
+	if (!r->want_json) {
+		form_flash(r, "ok", "Invoice settings saved.");
+		r->redirect = "/invoices/settings";
+		return TD_OK;
+	}
+	return settings_page(r);
+}
+
+/* The credit note cn of the invoice's view v, or NULL. */
+static json_t *credit_note_of(json_t *v, int64_t cn)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(
+		json_object_get(json_object_get(v, "invoice"), "credit_notes"),
+		i, x) if (json_integer_value(json_object_get(x, "id")) ==
+			  cn) return x;
+	return NULL;
+}
+
+/* The invoice view v reshaped as credit note note: its parts as lines. */
+static void as_credit_note(struct req *r, json_t *v, json_t *note,
+			   const char *reason)
+{
+	json_t *inv = json_object_get(v, "invoice"), *lines, *taxes, *x;
+	const char *rate,
+		*cur = json_string_value(json_object_get(inv, "currency"));
+	const char *number = json_string_value(json_object_get(inv, "number"));
+	int64_t sum = 0, n;
+	char buf[32];
+	size_t i;
+
+	lines = json_array();
+	taxes = json_array();
+	json_array_foreach(json_object_get(note, "taxes"), i, x)
+	{
+		rate = json_string_value(json_object_get(x, "rate"));
+		json_array_append_new(
+			lines,
+			json_pack(
+				"{s:s, s:s, s:s, s:s, s:s, s:s}", "description",
+				arena_printf(r->arena, "Credit at %s%%", rate),
+				"breakdown",
+				*json_string_value(
+					json_object_get(x, "description")) ?
+					json_string_value(json_object_get(
+						x, "description")) :
+					reason,
+				"quantity", "1", "unit_price_display",
+				json_string_value(
+					json_object_get(x, "net_display")),
+				"tax_label",
+				arena_printf(r->arena, "%s%%", rate),
+				"amount_display",
+				json_string_value(
+					json_object_get(x, "net_display"))));
+		json_array_append_new(
+			taxes,
+			json_pack("{s:s, s:s}", "label",
+				  arena_printf(
+					  r->arena, "Tax at %s%% on %s", rate,
+					  json_string_value(json_object_get(
+						  x, "net_display"))),
+				  "tax_display",
+				  json_string_value(
+					  json_object_get(x, "tax_display"))));
+		if (money_parse(json_string_value(json_object_get(x, "net")),
+				true, &n) == TD_OK)
+			sum += n;
+	}
+	money_display(sum, buf, sizeof(buf));
+	json_object_set_new(v, "pdf_title", json_string("CREDIT NOTE"));
+	json_object_set_new(v, "pdf_credit_note", json_true());
+	json_object_set_new(
+		v, "pdf_dates",
+		json_string(arena_printf(
+			r->arena, "Issued %s\nCredits invoice %s\nissued %s",
+			json_string_value(json_object_get(note, "issued_on")),
+			number,
+			json_string_value(json_object_get(inv, "issued_on")))));
+	json_object_set_new(
+		v, "pdf_payment",
+		json_string(arena_printf(
+			r->arena,
+			"Reason: %s\nThis credit note reduces what is owed on"
+			" invoice %s by %s %s.",
+			reason, number, cur,
+			json_string_value(
+				json_object_get(note, "amount_display")))));
+	json_object_set_new(inv, "lines", lines);
+	json_object_set_new(inv, "taxes", taxes);
+	json_object_set_new(inv, "subtotal_display", json_string(buf));
+	json_object_set_new(
+		inv, "total_display",
+		json_deep_copy(json_object_get(note, "amount_display")));
+	json_object_set_new(
+		inv, "pdf_total_label",
+		json_string(arena_printf(r->arena, "Total credited %s", cur)));
+	json_object_set_new(inv, "number",
+			    json_deep_copy(json_object_get(note, "number")));
+}
+
+/*
+ * GET /invoices/:id/credit-notes/:credit_note_id/pdf — the credit note
+ * as a PDF, drawn like the invoice it credits: what it gives back at
+ * each tax rate, net and tax, and its total. 404.
+ */
+enum td_err invoices_credit_note_pdf(struct req *r)
+{
+	int64_t id = route_arg_int(&r->args, "id");
+	int64_t cn = route_arg_int(&r->args, "credit_note_id");
+	const char *params[2], *saved_name = r->view_name, *number;
+	json_t *saved = r->view, *v, *note;
+	struct pdf_logo logo;
+	struct sbuf sb;
+	PGresult *res;
+	enum td_err err;
+
+	params[0] = req_id(r, id);
+	params[1] = req_id(r, cn);
+	err = req_query(r, sql_credit_one, 2, params, &res);
+	if (err != TD_OK)
+		return err;
+	if (PQntuples(res) != 1)
+		return req_fail(r, TD_ENOENT,
+				"no credit note %" PRId64
+				" on invoice %" PRId64,
+				cn, id);
+	r->view = NULL;
+	v = req_view(r);
+	err = show_page(r, id);
+	if (err == TD_OK)
+		err = add_pdf_words(r, id, v, &logo);
+	r->view = saved;
+	r->view_name = saved_name;
+	if (err != TD_OK)
+		return err;
+	note = credit_note_of(v, cn);
+	if (note == NULL)
+		return req_fail(r, TD_ENOENT, "no credit note %" PRId64, cn);
+	as_credit_note(r, v, note, db_text(res, 0, 1));
+	sbuf_init(&sb, r->arena, 32768);
+	if (invoices_pdf_render(v, &logo, &sb) != TD_OK)
+		return req_fail(r, TD_ESYS,
+				"cannot draw credit note %" PRId64 " as PDF",
+				cn);
+	number = db_text(res, 0, 0);
+	r->body_out = sb.buf;
+	r->body_out_len = sb.len;
+	r->body_type = "application/pdf";
+	req_header(r, "Content-Disposition",
+		   arena_printf(r->arena, "inline; filename=\"%s\"",
+				pdf_filename(r, number, cn)));
 	return TD_OK;
 }

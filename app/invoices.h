@@ -2,6 +2,8 @@
 #ifndef TD_INVOICES_H
 #define TD_INVOICES_H
 
+#include <stdint.h>
+
 #include "err.h"
 
 struct req;
@@ -26,9 +28,17 @@ enum td_err invoices_pdf(struct req *r);
 enum td_err invoices_pdf_of(struct req *r, int64_t id);
 /* POST /invoices — a manual draft for client_id; 422. */
 enum td_err invoices_create(struct req *r);
-/* POST /invoices/:id/lines, /lines/:line_id/delete — ad-hoc lines of a draft. */
+/*
+ * POST /invoices/:id/lines — an ad-hoc line on a draft;
+ * /lines/:line_id — a line of a draft changed (billed lines too);
+ * /lines/:line_id/delete — removed, its time entries released. 409.
+ */
 enum td_err invoices_line_add(struct req *r);
+enum td_err invoices_line_update(struct req *r);
 enum td_err invoices_line_delete(struct req *r);
+/* GET, POST /invoices/settings — the workspace's details on invoices. */
+enum td_err invoices_settings(struct req *r);
+enum td_err invoices_settings_save(struct req *r);
 /* POST /invoices/:id/delete — a draft; its period is billed again. 409. */
 enum td_err invoices_delete(struct req *r);
 /* POST /invoices/:id/issue — number assigned; 409 unless a draft. */
@@ -37,7 +47,9 @@ enum td_err invoices_issue(struct req *r);
 enum td_err invoices_send(struct req *r);
 /* POST /invoices/:id/payments — 422 bad input; 409 unless issued. */
 enum td_err invoices_payment(struct req *r);
-/* POST /invoices/:id/credit — full (no amount) or partial; 422; 409. */
+/* POST /invoices/:id/credit — full or partial, split by tax rate; 422; 409. */
 enum td_err invoices_credit(struct req *r);
+/* GET /invoices/:id/credit-notes/:credit_note_id/pdf — net and tax per rate. */
+enum td_err invoices_credit_note_pdf(struct req *r);
 
 #endif

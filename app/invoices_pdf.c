@@ -18,6 +18,8 @@
 #define MARGIN 50.0
 #define BOTTOM (PAGE_H - 60.0)
 #define FONT   "DejaVu Sans"
+#define LOGO_W 180.0 /* the box the logo is scaled into */
+#define LOGO_H 60.0
 
 struct pen {
 	cairo_t *cr;
@@ -86,19 +88,117 @@ static void next_page_if(struct pen *p, double need)
 	p->y = MARGIN;
 }
 
-static void heading(struct pen *p, json_t *view, json_t *inv)
+struct png_read {
+	const unsigned char *data;
+	size_t len, off;
+};
+
+static cairo_status_t read_png(void *closure, unsigned char *data,
+			       unsigned int len)
+{
+	struct png_read *in = closure;
+
+	if (len > in->len - in->off)
+		return CAIRO_STATUS_READ_ERROR;
+	memcpy(data, in->data + in->off, len);
+	in->off += len;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+/*
+ * Draws the logo scaled into a box at the pen (LOGO_W × LOGO_H, keeping
+ * its proportions); returns the height it took, 0 when there is none.
+ */
+static double draw_logo(struct pen *p, const struct pdf_logo *logo)
+{
+	struct png_read in = { logo->data, logo->len, 0 };
+	cairo_surface_t *img;
+	double w, h, scale;
+
+	if (logo->data == NULL || logo->len == 0)
+		return 0;
+	img = cairo_image_surface_create_from_png_stream(read_png, &in);
+	if (cairo_surface_status(img) != CAIRO_STATUS_SUCCESS) {
+		cairo_surface_destroy(img);
+		return 0;
+	}
+	w = cairo_image_surface_get_width(img);
+	h = cairo_image_surface_get_height(img);
+	if (w < 1 || h < 1) {
+		cairo_surface_destroy(img);
+		return 0;
+	}
+	scale = LOGO_W / w < LOGO_H / h ? LOGO_W / w : LOGO_H / h;
+	cairo_save(p->cr);
+	cairo_translate(p->cr, MARGIN, p->y);
+	cairo_scale(p->cr, scale, scale);
+	cairo_set_source_surface(p->cr, img, 0, 0);
+	cairo_paint(p->cr);
+	cairo_restore(p->cr);
+	cairo_surface_destroy(img);
+	return h * scale;
+}
+
+/* "#3451c6" as the source colour; black when it does not parse. */
+static void set_colour(cairo_t *cr, const char *hex)
+{
+	unsigned int rgb = 0;
+	size_t i;
+
+	if (strlen(hex) != 7 || hex[0] != '#') {
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		return;
+	}
+	for (i = 1; i < 7; i++) {
+		char c = hex[i];
+
+		rgb <<= 4;
+		if (c >= '0' && c <= '9')
+			rgb |= (unsigned int)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			rgb |= (unsigned int)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			rgb |= (unsigned int)(c - 'A' + 10);
+	}
+	cairo_set_source_rgb(cr, ((rgb >> 16) & 255) / 255.0,
+			     ((rgb >> 8) & 255) / 255.0, (rgb & 255) / 255.0);
+}
+
+static void heading(struct pen *p, json_t *view, json_t *inv,
+		    const struct pdf_logo *logo)
 {
 	json_t *seller = json_object_get(view, "seller");
 	json_t *buyer = json_object_get(view, "buyer");
 	const char *number = str(inv, "number");
-	double h;
+	double h, top = p->y;
 
-	text_at(p->cr, MARGIN, p->y, 300, str(seller, "name"), 18, true,
-		PANGO_ALIGN_LEFT);
+	set_colour(p->cr, str(seller, "colour"));
 	text_at(p->cr, PAGE_W - MARGIN - 200, p->y, 200,
-		*number ? "INVOICE" : "DRAFT INVOICE", 18, true,
-		PANGO_ALIGN_RIGHT);
-	p->y += 34;
+		*str(view, "pdf_title") ? str(view, "pdf_title") :
+		*number			? "INVOICE" :
+					  "DRAFT INVOICE",
+		18, true, PANGO_ALIGN_RIGHT);
+	cairo_set_source_rgb(p->cr, 0, 0, 0);
+	h = draw_logo(p, logo);
+	if (h > 0) {
+		p->y += h + 6;
+		p->y += text_at(p->cr, MARGIN, p->y, 300, str(seller, "name"),
+				11, true, PANGO_ALIGN_LEFT);
+	} else {
+		p->y += text_at(p->cr, MARGIN, p->y, 300, str(seller, "name"),
+				18, true, PANGO_ALIGN_LEFT);
+	}
+	if (*str(seller, "details")) {
+		cairo_set_source_rgb(p->cr, 0.25, 0.25, 0.25);
+		p->y += text_at(p->cr, MARGIN, p->y + 2, 300,
+				str(seller, "details"), 8, false,
+				PANGO_ALIGN_LEFT) +
+			2;
+		cairo_set_source_rgb(p->cr, 0, 0, 0);
+	}
+	if (p->y < top + 34)
+		p->y = top + 34;
+	p->y += 14;
 	h = text_at(p->cr, MARGIN, p->y, 260, "Bill to", 9, true,
 		    PANGO_ALIGN_LEFT);
 	text_at(p->cr, PAGE_W - MARGIN - 240, p->y, 240,
@@ -170,7 +270,7 @@ static void total_row(struct pen *p, const char *label, const char *amount,
 	p->y += 14;
 }
 
-static void totals(struct pen *p, json_t *inv)
+static void totals(struct pen *p, json_t *inv, bool credit_note)
 {
 	json_t *t;
 	size_t i;
@@ -180,6 +280,8 @@ static void totals(struct pen *p, json_t *inv)
 		total_row(p, str(t, "label"), str(t, "tax_display"), false);
 	total_row(p, str(inv, "pdf_total_label"), str(inv, "total_display"),
 		  true);
+	if (credit_note)
+		return;
 	if (strcmp(str(inv, "credited"), "0.00") != 0)
 		total_row(p, "Credited", str(inv, "credited_display"), false);
 	if (strcmp(str(inv, "paid"), "0.00") != 0)
@@ -187,10 +289,12 @@ static void totals(struct pen *p, json_t *inv)
 	total_row(p, "Balance due", str(inv, "balance_display"), true);
 }
 
-enum td_err invoices_pdf_render(json_t *view, struct sbuf *out)
+enum td_err invoices_pdf_render(json_t *view, const struct pdf_logo *logo,
+				struct sbuf *out)
 {
 	json_t *inv = json_object_get(view, "invoice");
 	cairo_surface_t *surface;
+	const char *footer;
 	struct pen p;
 	cairo_status_t st;
 
@@ -199,13 +303,21 @@ enum td_err invoices_pdf_render(json_t *view, struct sbuf *out)
 	p.cr = cairo_create(surface);
 	p.y = MARGIN;
 	cairo_set_source_rgb(p.cr, 0, 0, 0);
-	heading(&p, view, inv);
+	heading(&p, view, inv, logo);
 	line_rows(&p, inv);
-	totals(&p, inv);
+	totals(&p, inv, json_is_true(json_object_get(view, "pdf_credit_note")));
 	p.y += 20;
 	next_page_if(&p, 60);
-	text_at(p.cr, MARGIN, p.y, PAGE_W - 2 * MARGIN,
-		str(view, "pdf_payment"), 9, false, PANGO_ALIGN_LEFT);
+	p.y += text_at(p.cr, MARGIN, p.y, PAGE_W - 2 * MARGIN,
+		       str(view, "pdf_payment"), 9, false, PANGO_ALIGN_LEFT);
+	footer = str(json_object_get(view, "seller"), "footer");
+	if (*footer) {
+		p.y += 16;
+		next_page_if(&p, 30);
+		cairo_set_source_rgb(p.cr, 0.35, 0.35, 0.35);
+		text_at(p.cr, MARGIN, p.y, PAGE_W - 2 * MARGIN, footer, 8,
+			false, PANGO_ALIGN_CENTER);
+	}
 	cairo_show_page(p.cr);
 	st = cairo_status(p.cr);
 	cairo_destroy(p.cr);

@@ -26,10 +26,12 @@
 #include "cli.h"
 #include "conf.h"
 #include "db.h"
+#include "mailauth.h"
+#include "maildns.h"
 #include "mailingest.h"
 #include "mailparse.h"
 #include "notify.h"
-#include "mustache.h"
+#include "mailtemplates.h"
 #include "req.h"
 #include "sbuf.h"
 #include "ticketctx.h"
@@ -54,7 +56,8 @@ static const char sql_seen_raw[] =
 	" AND message_id IS NULL AND raw_sha256 = $1::bytea";
 static const char sql_settings[] =
 	"SELECT support_address, create_contacts, closed_reply, rate_limit,"
-	" triage_client_id, acknowledge, trusted_authserv_id FROM mail_settings"
+	" triage_client_id, acknowledge, trusted_authserv_id, verify_sender"
+	" FROM mail_settings"
 	" WHERE tenant_id = app_tenant()";
 static const char sql_our_id[] =
 	"SELECT 1 FROM outbox WHERE tenant_id = app_tenant() AND message_id = $1"
@@ -137,6 +140,7 @@ struct mail_conf {
 	int64_t triage_client_id;
 	bool acknowledge;
 	const char *trusted_authserv_id;
+	bool verify_sender; /* our own DKIM/SPF/DMARC when no trusted MTA's */
 };
 
 /* What the pipeline decided about one message. */
@@ -269,6 +273,7 @@ static enum td_err load_conf(struct req *r, struct mail_conf *c)
 	c->triage_client_id = 0;
 	c->acknowledge = false;
 	c->trusted_authserv_id = "";
+	c->verify_sender = true;
 	err = req_query(r, sql_settings, 0, NULL, &res);
 	if (err != TD_OK || PQntuples(res) == 0)
 		return err;
@@ -279,6 +284,7 @@ static enum td_err load_conf(struct req *r, struct mail_conf *c)
 	c->triage_client_id = db_isnull(res, 0, 4) ? 0 : db_int(res, 0, 4);
 	c->acknowledge = db_bool(res, 0, 5);
 	c->trusted_authserv_id = db_text(res, 0, 6);
+	c->verify_sender = db_bool(res, 0, 7);
 	return TD_OK;
 }
 
@@ -765,50 +771,11 @@ static enum td_err decide(struct req *r, struct mail_conf *c,
 
 static const char sql_ack[] =
 	"INSERT INTO outbox (tenant_id, kind, to_addr, subject, body_text,"
-	" body_html, message_id, from_addr, ticket_id, in_reply_to, refs,"
-	" auto_submitted) VALUES (app_tenant(), 'ack', $1, $2, $3, $4, $5, $6,"
-	" $7, $8, $9, 'auto-replied')";
-
-/* views/mail/ack_text and ack_html, read once per process. */
-static const struct mustache_set *ack_templates(struct req *r)
-{
-	static const char *const names[] = { "mail/ack_text", "mail/ack_html" };
-	static struct mustache_set *set;
-	static bool tried;
-	static struct arena *keep;
-	const char *dir;
-	gchar *src;
-	gsize len;
-	int i;
-
-	if (tried)
-		return set;
-	tried = true;
-	dir = r->ctx != NULL && r->ctx->conf != NULL ? r->ctx->conf->views_dir :
-						       NULL;
-	if (dir == NULL)
-		return NULL;
-	keep = arena_new();
-	set = mustache_set_new(keep);
-	for (i = 0; i < 2; i++) {
-		char *path =
-			arena_printf(r->arena, "%s/%s.mustache", dir, names[i]);
-
-		if (!g_file_get_contents(path, &src, &len, NULL)) {
-			fprintf(stderr,
-				"tallydesk: no template %s: no acknowledgements\n",
-				path);
-			set = NULL;
-			return NULL;
-		}
-		if (mustache_set_add(set, names[i], src, len, NULL) != TD_OK)
-			set = NULL;
-		g_free(src);
-		if (set == NULL)
-			return NULL;
-	}
-	return set;
-}
+	" message_id, from_addr, ticket_id, in_reply_to, refs, auto_submitted,"
+	" template, template_data) VALUES (app_tenant(), 'ack', $1, $2, $3, $4,"
+	" $5, $6, $7, $8, 'auto-replied', 'ack', $9::jsonb)";
+/* The client's verified sending domain's address, else the tenant's. */
+static const char sql_ack_from[] = "SELECT mail_sender($1)";
 
 /*
  * The acknowledgement of a new ticket, queued in the same transaction:
@@ -820,27 +787,22 @@ static enum td_err acknowledge(struct req *r, const struct mail_conf *c,
 			       const struct mail_msg *m,
 			       const struct decision *d)
 {
-	const struct mustache_set *set;
-	const char *params[9], *ref, *refs = "";
-	struct sbuf text, html;
+	const char *params[9], *ref, *refs = "", *from;
+	PGresult *res;
+	enum td_err err;
 	unsigned char rnd[8];
 	json_t *data;
 	size_t i;
 
 	if (!c->acknowledge || *c->support_address == '\0' ||
-	    strcmp(d->outcome, "ticket") || !plausible_email(d->sender) ||
-	    (set = ack_templates(r)) == NULL)
+	    strcmp(d->outcome, "ticket") || !plausible_email(d->sender))
 		return TD_OK;
 	ref = arena_printf(r->arena, "T-%" PRId64, d->ticket_number);
 	data = json_pack("{s:s, s:s, s:s?}", "ticket_ref", ref, "subject",
 			 ticket_subject(r, m), "name", d->sender_name);
 	own_json(r, data);
-	sbuf_init(&text, r->arena, 1024);
-	sbuf_init(&html, r->arena, 2048);
-	if (data == NULL ||
-	    mustache_render(set, "mail/ack_text", data, &text) != TD_OK ||
-	    mustache_render(set, "mail/ack_html", data, &html) != TD_OK)
-		return TD_OK; /* logged by the renderer; the ticket stands */
+	if (data == NULL)
+		return TD_OK; /* out of memory; the ticket stands */
 	for (i = 0; m->references != NULL && m->references[i]; i++)
 		refs = arena_printf(r->arena, "%s%s%s", refs, *refs ? " " : "",
 				    m->references[i]);
@@ -849,23 +811,37 @@ static enum td_err acknowledge(struct req *r, const struct mail_conf *c,
 				    m->message_id);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		memset(rnd, 0, sizeof(rnd));
+	params[0] = req_id(r, d->ticket_id);
+	err = req_query(r, sql_ack_from, 1, params, &res);
+	if (err != TD_OK)
+		return err;
+	from = !db_isnull(res, 0, 0) && strchr(db_text(res, 0, 0), '@') ?
+		       arena_strdup(r->arena, db_text(res, 0, 0)) :
+		       c->support_address;
 	params[0] = d->sender;
 	params[1] = cut_chars(
 		r->arena,
 		arena_printf(r->arena, "[%s] %s", ref, ticket_subject(r, m)),
 		SUBJECT_MAX + 12);
-	params[2] = sbuf_cstr(&text);
-	params[3] = sbuf_cstr(&html);
-	params[4] = arena_printf(r->arena, "<td.ack.%" PRId64 ".%s@%s>",
+	/* Sent as is only if the template (mail/ack_*) cannot render. */
+	params[2] = arena_printf(r->arena,
+				 "We have received your message and opened"
+				 " ticket %s.\n",
+				 ref);
+	params[3] = arena_printf(r->arena, "<td.ack.%" PRId64 ".%s@%s>",
 				 d->ticket_id, hex(r->arena, rnd, 8) + 2,
-				 strrchr(c->support_address, '@') + 1);
-	params[5] = c->support_address;
-	params[6] = req_id(r, d->ticket_id);
-	params[7] = m->message_id != NULL && m->message_id[0] == '<' ?
+				 strrchr(from, '@') + 1);
+	params[4] = from;
+	params[5] = req_id(r, d->ticket_id);
+	params[6] = m->message_id != NULL && m->message_id[0] == '<' ?
 			    m->message_id :
 			    NULL;
-	params[8] = refs;
-	return req_query(r, sql_ack, 9, params, NULL);
+	params[7] = refs;
+	params[8] = req_json_text(r, data, NULL);
+	err = req_query(r, sql_ack, 9, params, NULL);
+	if (err == TD_OK)
+		err = mailtpl_render_queued_req(r);
+	return err;
 }
 
 /* The result of method ("dkim") in an Authentication-Results value. */
@@ -922,6 +898,44 @@ static const char *auth_verdict(struct req *r, const struct mail_conf *c,
 	return sbuf_cstr(&out);
 }
 
+/*
+ * Our own DKIM, SPF and DMARC verdict, when no trusted MTA gave one and
+ * the tenant has not turned it off: only for mail that opens or updates
+ * a ticket (what is ignored is not worth the look-ups).
+ */
+static const char *own_verdict(struct req *r, const struct mail_conf *c,
+			       const unsigned char *raw, size_t len,
+			       const struct mail_msg *m,
+			       const struct mailauth_env *env, bool *failed)
+{
+	const char *server = r->ctx != NULL && r->ctx->conf != NULL ?
+				     r->ctx->conf->dns_server :
+				     "";
+	const char *why, *at;
+	struct mailauth_result res;
+	struct maildns *dns;
+
+	*failed = false;
+	if (!c->verify_sender)
+		return "";
+	dns = env != NULL && env->dns != NULL ?
+		      env->dns :
+		      maildns_open(r->arena, server, &why);
+	if (dns == NULL) {
+		fprintf(stderr, "tallydesk: sender not verified: %s\n", why);
+		return "";
+	}
+	at = m->from_addr != NULL ? strrchr(m->from_addr, '@') : NULL;
+	mailauth_check(r->arena, dns, raw, len, at != NULL ? at + 1 : NULL,
+		       env, &res);
+	*failed = res.failed;
+	/* Nothing published and nothing signed: nothing to say. */
+	if (!strcmp(res.dkim, "none") && !strcmp(res.spf, "none") &&
+	    !strcmp(res.dmarc, "none"))
+		return "";
+	return res.verdict;
+}
+
 static const char *attachment_names(struct req *r, const struct mail_msg *m)
 {
 	const char **names =
@@ -936,6 +950,13 @@ static const char *attachment_names(struct req *r, const struct mail_msg *m)
 
 enum td_err mail_ingest(struct req *r, const unsigned char *raw, size_t len,
 			struct mail_result *res)
+{
+	return mail_ingest_env(r, raw, len, NULL, res);
+}
+
+enum td_err mail_ingest_env(struct req *r, const unsigned char *raw,
+			    size_t len, const struct mailauth_env *env,
+			    struct mail_result *res)
 {
 	const char *params[18], *sha;
 	bool auth_failed = false;
@@ -997,6 +1018,9 @@ enum td_err mail_ingest(struct req *r, const unsigned char *raw, size_t len,
 	params[14] = m.broken ? "true" : "false";
 	params[15] = hex(r->arena, raw, len);
 	params[16] = auth_verdict(r, &c, &m, &auth_failed);
+	if (*params[16] == '\0' && d.ticket_id != 0)
+		params[16] = own_verdict(r, &c, raw, len, &m, env,
+					 &auth_failed);
 	params[17] = auth_failed ? "true" : "false";
 	if (auth_failed && d.ticket_id != 0) {
 		err = ticketctx_note(
@@ -1112,7 +1136,8 @@ static int exit_for(enum td_err err)
 
 /* One message in its own transaction; returns the exit status. */
 static int ingest_one(struct req *r, int64_t tenant, const unsigned char *raw,
-		      size_t len, const char *name, bool quiet)
+		      size_t len, const struct mailauth_env *env,
+		      const char *name, bool quiet)
 {
 	struct mail_result res;
 	enum td_err err;
@@ -1120,7 +1145,7 @@ static int ingest_one(struct req *r, int64_t tenant, const unsigned char *raw,
 
 	err = db_tx_begin(r->db, r->arena, tenant);
 	if (err == TD_OK)
-		err = mail_ingest(r, raw, len, &res);
+		err = mail_ingest_env(r, raw, len, env, &res);
 	if (err == TD_OK)
 		err = db_tx_commit(r->db, r->arena);
 	if (err != TD_OK) {
@@ -1183,7 +1208,9 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 	unsigned char *raw;
 	struct arena *keep = r->arena, *group = NULL;
 	struct mail_result res;
+	struct mailauth_env env = { NULL, NULL, NULL, NULL };
 	enum td_err err = TD_OK;
+	const char *why;
 	bool too_big;
 	FILE *f;
 
@@ -1204,6 +1231,12 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 	closedir(d);
 	if (n > 0)
 		qsort(names, n, sizeof(*names), by_name);
+	/* One resolver for the batch: each domain is looked up once. */
+	env.dns = maildns_open(keep,
+			       r->ctx != NULL && r->ctx->conf != NULL ?
+				       r->ctx->conf->dns_server :
+				       "",
+			       &why);
 	for (i = 0; i < n && err != TD_EUNAVAIL; i++) {
 		if (group == NULL) {
 			group = arena_new();
@@ -1226,7 +1259,8 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 			} else if (!utility(r->db, "SAVEPOINT mail")) {
 				err = TD_EUNAVAIL;
 			} else {
-				err = mail_ingest(r, raw, len, &res);
+				err = mail_ingest_env(r, raw, len, &env,
+						      &res);
 				if (err == TD_OK &&
 				    utility(r->db, "RELEASE SAVEPOINT mail")) {
 					pending_ok += !res.rejected;
@@ -1284,6 +1318,8 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 int mail_ingest_main(const struct config *conf, int argc, char **argv)
 {
 	const char *slug = NULL, *batch = NULL;
+	struct mailauth_env env = { NULL, NULL, NULL, NULL };
+	struct maildns_addr ip;
 	bool dry = false, too_big;
 	struct worker_ctx ctx;
 	struct db db;
@@ -1301,10 +1337,21 @@ int mail_ingest_main(const struct config *conf, int argc, char **argv)
 			   i + 1 < argc) {
 			*(argv[i][2] == 't' ? &slug : &batch) = argv[i + 1];
 			i++;
+		} else if (!strcmp(argv[i], "--client-ip") && i + 1 < argc &&
+			   maildns_parse_ip(argv[i + 1], &ip)) {
+			env.client_ip = argv[++i];
+		} else if (!strcmp(argv[i], "--sender") && i + 1 < argc) {
+			/* the MTA's envelope sender; "" or "<>" for none */
+			env.mail_from = strcmp(argv[i + 1], "<>") ? argv[i + 1] :
+								  "";
+			i++;
+		} else if (!strcmp(argv[i], "--helo") && i + 1 < argc) {
+			env.helo = argv[++i];
 		} else {
 			fprintf(stderr,
 				"usage: tallydesk mail-ingest --tenant SLUG"
-				" [--batch DIR] [--dry-run] < message\n");
+				" [--batch DIR] [--dry-run] [--client-ip IP]"
+				" [--sender ADDRESS] [--helo NAME] < message\n");
 			return 64; /* EX_USAGE */
 		}
 	}
@@ -1350,7 +1397,7 @@ int mail_ingest_main(const struct config *conf, int argc, char **argv)
 	if (batch != NULL)
 		rc = ingest_dir(&r, tenant, batch);
 	else
-		rc = ingest_one(&r, tenant, raw, len, NULL, false);
+		rc = ingest_one(&r, tenant, raw, len, &env, NULL, false);
 	free(raw);
 	cli_req_release(&r);
 	return rc;

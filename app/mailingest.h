@@ -9,6 +9,7 @@
 #include "err.h"
 
 struct config;
+struct mailauth_env;
 struct req;
 
 /* sendmail's exit statuses (sysexits.h), for an MTA pipe. */
@@ -35,7 +36,17 @@ struct mail_result {
 enum td_err mail_ingest(struct req *r, const unsigned char *raw, size_t len,
 			struct mail_result *res);
 
-/* tallydesk mail-ingest --tenant SLUG [--batch DIR] [--dry-run] */
+/*
+ * mail_ingest with what the SMTP transaction said (the connecting
+ * address, envelope sender, HELO) for our own SPF check; env NULL or its
+ * fields NULL: read from the topmost Received header and Return-Path.
+ */
+enum td_err mail_ingest_env(struct req *r, const unsigned char *raw,
+			    size_t len, const struct mailauth_env *env,
+			    struct mail_result *res);
+
+/* tallydesk mail-ingest --tenant SLUG [--batch DIR] [--dry-run]
+ * [--client-ip IP] [--sender ADDR] [--helo NAME] */
 int mail_ingest_main(const struct config *conf, int argc, char **argv);
 
 #endif

@@ -23,22 +23,26 @@ static const char sql_get[] =
 	"SELECT coalesce(s.support_address, ''),"
 	" coalesce(s.create_contacts, true), coalesce(s.closed_reply, 'reopen'),"
 	" coalesce(s.rate_limit, 30), coalesce(s.trusted_authserv_id, ''),"
-	" coalesce(s.acknowledge, true) FROM (SELECT 1) one"
+	" coalesce(s.acknowledge, true), coalesce(s.verify_sender, true)"
+	" FROM (SELECT 1) one"
 	" LEFT JOIN mail_settings s ON s.tenant_id = app_tenant()";
 static const char sql_put[] =
 	"INSERT INTO mail_settings (tenant_id, support_address, create_contacts,"
-	" closed_reply, rate_limit, trusted_authserv_id, acknowledge)"
-	" VALUES (app_tenant(), $1, $2::boolean, $3, $4::int, $5, $6::boolean)"
+	" closed_reply, rate_limit, trusted_authserv_id, acknowledge,"
+	" verify_sender) VALUES (app_tenant(), $1, $2::boolean, $3, $4::int, $5,"
+	" $6::boolean, $7::boolean)"
 	" ON CONFLICT (tenant_id) DO UPDATE SET"
 	" support_address = EXCLUDED.support_address,"
 	" create_contacts = EXCLUDED.create_contacts,"
 	" closed_reply = EXCLUDED.closed_reply, rate_limit = EXCLUDED.rate_limit,"
 	" trusted_authserv_id = EXCLUDED.trusted_authserv_id,"
-	" acknowledge = EXCLUDED.acknowledge";
+	" acknowledge = EXCLUDED.acknowledge,"
+	" verify_sender = EXCLUDED.verify_sender";
 
 static const char *const fields[] = { "support_address", "create_contacts",
 				      "closed_reply", "rate_limit",
-				      "trusted_authserv_id", "acknowledge" };
+				      "trusted_authserv_id", "acknowledge",
+				      "verify_sender" };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 /* The settings as {support_address, create_contacts, ...}. */
@@ -49,11 +53,12 @@ static enum td_err current(struct req *r, json_t **out)
 
 	if (err != TD_OK)
 		return err;
-	*out = json_pack("{s:s, s:b, s:s, s:I, s:s, s:b}", fields[0],
+	*out = json_pack("{s:s, s:b, s:s, s:I, s:s, s:b, s:b}", fields[0],
 			 db_text(res, 0, 0), fields[1], db_bool(res, 0, 1),
 			 fields[2], db_text(res, 0, 2), fields[3],
 			 (json_int_t)db_int(res, 0, 3), fields[4],
-			 db_text(res, 0, 4), fields[5], db_bool(res, 0, 5));
+			 db_text(res, 0, 4), fields[5], db_bool(res, 0, 5),
+			 fields[6], db_bool(res, 0, 6));
 	return TD_OK;
 }
 
@@ -99,7 +104,7 @@ enum td_err mailsettings_save(struct req *r)
 	const char *closed = form_text(r, "closed_reply");
 	const char *rate = form_text(r, "rate_limit");
 	const char *authserv = form_text(r, "trusted_authserv_id");
-	const char *params[6];
+	const char *params[7];
 	json_t *before, *after;
 	enum td_err err;
 	char *end;
@@ -136,7 +141,8 @@ enum td_err mailsettings_save(struct req *r)
 	params[3] = rate;
 	params[4] = authserv;
 	params[5] = form_flag(r, "acknowledge") ? "true" : "false";
-	err = req_query(r, sql_put, 6, params, NULL);
+	params[6] = form_flag(r, "verify_sender") ? "true" : "false";
+	err = req_query(r, sql_put, 7, params, NULL);
 	if (err == TD_OK)
 		err = current(r, &after);
 	if (err != TD_OK)

@@ -1149,6 +1149,7 @@ struct render {
 	struct sbuf *out;
 	bool bol;  /* the output ends a template line */
 	bool stop; /* a limit was hit */
+	bool raw;  /* nothing is escaped (plain-text mail) */
 	size_t depth;
 	size_t nest;
 	size_t steps;
@@ -1255,7 +1256,7 @@ static void emit_value(struct render *r, json_t *v, bool escape)
 		return;
 	if (r->bol && r->nind > 0)
 		emit_indent(r);
-	if (escape)
+	if (escape && !r->raw)
 		sbuf_add_html(r->out, s, n);
 	else
 		sbuf_add(r->out, s, n);
@@ -1476,8 +1477,8 @@ static void render_nodes(struct render *r, const struct node *nodes, size_t n,
 	r->nest--;
 }
 
-enum td_err mustache_render(const struct mustache_set *set, const char *name,
-			    json_t *data, struct sbuf *out)
+static enum td_err render(const struct mustache_set *set, const char *name,
+			  json_t *data, struct sbuf *out, bool raw)
 {
 	const struct tmpl *t;
 	struct frame root;
@@ -1492,6 +1493,7 @@ enum td_err mustache_render(const struct mustache_set *set, const char *name,
 	r.out = out;
 	r.bol = out->len == 0 || out->buf[out->len - 1] == '\n';
 	r.stop = false;
+	r.raw = raw;
 	r.depth = 0;
 	r.nest = 0;
 	r.steps = 0;
@@ -1500,4 +1502,16 @@ enum td_err mustache_render(const struct mustache_set *set, const char *name,
 	root.up = NULL;
 	render_nodes(&r, t->nodes, t->nnodes, &root, NULL);
 	return r.stop ? TD_ESYS : TD_OK;
+}
+
+enum td_err mustache_render(const struct mustache_set *set, const char *name,
+			    json_t *data, struct sbuf *out)
+{
+	return render(set, name, data, out, false);
+}
+
+enum td_err mustache_render_raw(const struct mustache_set *set,
+				const char *name, json_t *data, struct sbuf *out)
+{
+	return render(set, name, data, out, true);
 }

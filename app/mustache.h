@@ -56,4 +56,11 @@ bool mustache_set_has(const struct mustache_set *set, const char *name);
 enum td_err mustache_render(const struct mustache_set *set, const char *name,
 			    json_t *data, struct sbuf *out);
 
+/*
+ * The same, escaping nothing ({{x}} as {{{x}}}): for plain text such as
+ * a mail's subject and text part, where an entity would show as typed.
+ */
+enum td_err mustache_render_raw(const struct mustache_set *set,
+				const char *name, json_t *data, struct sbuf *out);
+
 #endif

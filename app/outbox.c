@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -58,13 +59,20 @@ static const char sql_claim[] =
 	" AND status IN ('queued', 'sending') AND next_attempt_at <= now()"
 	" RETURNING to_addr, subject, body_text, body_html, message_id, from_addr,"
 	" in_reply_to, refs, auto_submitted, attempts, ticket_id";
+/* The row's attachments, in order, with their bytes. */
+static const char sql_attachments[] =
+	"SELECT a.filename, f.content_type, f.bytes FROM outbox_attachments a"
+	" JOIN stored_files f ON f.tenant_id = a.tenant_id AND f.id = a.file_id"
+	" WHERE a.tenant_id = app_tenant() AND a.outbox_id = $1"
+	" ORDER BY a.position";
 static const char sql_key[] =
 	"SELECT domain, selector, dkim_private_pem FROM mail_domains"
 	" WHERE tenant_id = app_tenant() AND domain = lower($1)";
 static const char sql_key_new[] =
 	"INSERT INTO mail_domains (tenant_id, domain, client_id,"
-	" dkim_private_pem, dkim_public_b64) VALUES (app_tenant(), lower($1),"
-	" $2, $3, $4) ON CONFLICT (tenant_id, domain) DO NOTHING RETURNING id";
+	" dkim_private_pem, dkim_public_b64, from_address) VALUES (app_tenant(),"
+	" lower($1), $2, $3, $4, coalesce(lower($5), '')) ON CONFLICT (tenant_id,"
+	" domain) DO NOTHING RETURNING id";
 static const char sql_sent[] =
 	"UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL,"
 	" sending_since = NULL WHERE tenant_id = app_tenant() AND id = $1";
@@ -81,8 +89,8 @@ static const char sql_retry[] =
 	" least(3600, 60 * power(2, greatest(attempts - 1, 0))))"
 	" WHERE tenant_id = app_tenant() AND id = $1";
 static const char sql_domains[] =
-	"SELECT domain, selector, dkim_public_b64, coalesce(c.name, '')"
-	" FROM mail_domains d LEFT JOIN clients c"
+	"SELECT domain, selector, dkim_public_b64, coalesce(c.name, ''),"
+	" from_address FROM mail_domains d LEFT JOIN clients c"
 	" ON c.tenant_id = d.tenant_id AND c.id = d.client_id"
 	" WHERE d.tenant_id = app_tenant() ORDER BY domain";
 static const char sql_client_known[] =
@@ -164,10 +172,10 @@ static void add_text_header(struct sbuf *sb, const char *name, const char *v)
 	sbuf_adds(sb, "\r\n");
 }
 
-/* body as base64 lines of 76 characters, CRLF. */
-static void add_base64(struct sbuf *sb, const char *body)
+/* len bytes of body as base64 lines of 76 characters, CRLF. */
+static void add_base64(struct sbuf *sb, const char *body, size_t len)
 {
-	size_t len = strlen(body), i, n;
+	size_t i, n;
 	char buf[80];
 
 	for (i = 0; i < len; i += 57) {
@@ -179,12 +187,46 @@ static void add_base64(struct sbuf *sb, const char *body)
 	}
 }
 
+/* A file that goes with the mail (the name is checked by the table). */
+struct attachment {
+	const char *filename, *type, *data;
+	size_t len;
+};
+
 struct row {
 	int64_t id;
 	const char *to, *subject, *text, *html, *message_id, *from;
 	const char *in_reply_to, *refs, *auto_submitted;
 	int64_t attempts, ticket_id;
+	struct attachment *files;
+	int nfiles;
 };
+
+/* The text (and HTML) of the mail: one part, or multipart/alternative. */
+static void add_body(struct sbuf *sb, const struct row *w)
+{
+	const char *boundary = "=_td_alt_boundary";
+
+	if (*w->html) {
+		sbuf_addf(
+			sb,
+			"Content-Type: multipart/alternative; boundary=\"%s\"\r\n"
+			"\r\n--%s\r\n",
+			boundary, boundary);
+	}
+	sbuf_adds(sb, "Content-Type: text/plain; charset=utf-8\r\n"
+		      "Content-Transfer-Encoding: base64\r\n\r\n");
+	add_base64(sb, w->text, strlen(w->text));
+	if (*w->html) {
+		sbuf_addf(
+			sb,
+			"\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+			"Content-Transfer-Encoding: base64\r\n\r\n",
+			boundary);
+		add_base64(sb, w->html, strlen(w->html));
+		sbuf_addf(sb, "\r\n--%s--\r\n", boundary);
+	}
+}
 
 /* The whole message, CRLF, without the DKIM-Signature (added in front). */
 static const char *build_message(struct arena *a, const struct row *w,
@@ -194,11 +236,15 @@ static const char *build_message(struct arena *a, const struct row *w,
 	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
-	const char *boundary = "=_td_alt_boundary";
+	const char *mixed = "=_td_mixed_boundary";
+	size_t size = strlen(w->text) * 2 + strlen(w->html) * 2 + 1024;
+	int i;
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	sbuf_init(&sb, a, strlen(w->text) * 2 + 1024);
+	for (i = 0; i < w->nfiles; i++)
+		size += w->files[i].len * 4 / 3 + w->files[i].len / 38 + 512;
+	sbuf_init(&sb, a, size);
 	sbuf_addf(&sb, "Date: %s\r\n", date);
 	if (from_name != NULL && *from_name && ascii_only(from_name) &&
 	    strpbrk(from_name, "\"\\") == NULL)
@@ -215,25 +261,26 @@ static const char *build_message(struct arena *a, const struct row *w,
 	if (*w->auto_submitted)
 		sbuf_addf(&sb, "Auto-Submitted: %s\r\n", w->auto_submitted);
 	sbuf_addf(&sb, "X-Tallydesk-Tenant: %s\r\nMIME-Version: 1.0\r\n", slug);
-	if (*w->html) {
-		sbuf_addf(
-			&sb,
-			"Content-Type: multipart/alternative; boundary=\"%s\"\r\n"
-			"\r\n--%s\r\n",
-			boundary, boundary);
+	if (w->nfiles == 0) {
+		add_body(&sb, w);
+		return sbuf_cstr(&sb);
 	}
-	sbuf_adds(&sb, "Content-Type: text/plain; charset=utf-8\r\n"
-		       "Content-Transfer-Encoding: base64\r\n\r\n");
-	add_base64(&sb, w->text);
-	if (*w->html) {
-		sbuf_addf(
-			&sb,
-			"\r\n--%s\r\nContent-Type: text/html; charset=utf-8\r\n"
-			"Content-Transfer-Encoding: base64\r\n\r\n",
-			boundary);
-		add_base64(&sb, w->html);
-		sbuf_addf(&sb, "\r\n--%s--\r\n", boundary);
+	/* With files: multipart/mixed, the text first, then each file. */
+	sbuf_addf(&sb,
+		  "Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
+		  "\r\n--%s\r\n",
+		  mixed, mixed);
+	add_body(&sb, w);
+	for (i = 0; i < w->nfiles; i++) {
+		sbuf_addf(&sb,
+			  "\r\n--%s\r\nContent-Type: %s; name=\"%s\"\r\n"
+			  "Content-Disposition: attachment; filename=\"%s\"\r\n"
+			  "Content-Transfer-Encoding: base64\r\n\r\n",
+			  mixed, w->files[i].type, w->files[i].filename,
+			  w->files[i].filename);
+		add_base64(&sb, w->files[i].data, w->files[i].len);
 	}
+	sbuf_addf(&sb, "\r\n--%s--\r\n", mixed);
 	return sbuf_cstr(&sb);
 }
 
@@ -308,7 +355,7 @@ static enum td_err domain_key(struct req *r, const char *from,
 			      const char **domain, const char **selector,
 			      const char **pem)
 {
-	const char *params[4], *pub;
+	const char *params[5], *pub;
 	PGresult *res;
 	enum td_err err;
 	const char *at = strrchr(from, '@');
@@ -325,7 +372,8 @@ static enum td_err domain_key(struct req *r, const char *from,
 			return req_fail(r, TD_ESYS, "cannot make a DKIM key");
 		params[1] = NULL;
 		params[3] = pub;
-		err = req_query(r, sql_key_new, 4, params, NULL);
+		params[4] = NULL; /* no From address of its own */
+		err = req_query(r, sql_key_new, 5, params, NULL);
 		if (err != TD_OK)
 			return err;
 		params[0] = at + 1;
@@ -352,6 +400,38 @@ static const char *new_message_id(struct req *r, int64_t tenant, int64_t id,
 	return arena_printf(r->arena, "<td.%" PRId64 ".%" PRId64 ".%s@%s>",
 			    tenant, id, hex(r->arena, rnd, sizeof(rnd)) + 2,
 			    at != NULL ? at + 1 : "tallydesk.invalid");
+}
+
+/* The row's files into w->files; false when the database failed. */
+static bool load_attachments(struct req *r, struct row *w)
+{
+	const char *params[1] = { req_id(r, w->id) };
+	unsigned char *raw;
+	char *copy;
+	PGresult *res;
+	size_t len;
+	int i;
+
+	if (req_query(r, sql_attachments, 1, params, &res) != TD_OK)
+		return false;
+	w->nfiles = PQntuples(res);
+	w->files = arena_alloc(r->arena,
+			       (size_t)(w->nfiles + 1) * sizeof(*w->files));
+	for (i = 0; i < w->nfiles; i++) {
+		raw = PQunescapeBytea((const unsigned char *)db_text(res, i, 2),
+				      &len);
+		if (raw == NULL)
+			return false;
+		copy = arena_alloc_raw(r->arena, len + 1);
+		memcpy(copy, raw, len);
+		PQfreemem(raw);
+		w->files[i].filename =
+			arena_strdup(r->arena, db_text(res, i, 0));
+		w->files[i].type = arena_strdup(r->arena, db_text(res, i, 1));
+		w->files[i].data = copy;
+		w->files[i].len = len;
+	}
+	return true;
 }
 
 /* Claims, sends and settles one row; false when the database failed. */
@@ -404,6 +484,8 @@ static bool send_one(struct req *r, const struct smtp *s, int64_t tenant,
 	w.auto_submitted = arena_strdup(r->arena, db_text(res, 0, 8));
 	w.attempts = db_int(res, 0, 9);
 	w.ticket_id = db_isnull(res, 0, 10) ? 0 : db_int(res, 0, 10);
+	if (!load_attachments(r, &w))
+		return false;
 	domain = sel = pem = NULL;
 	if (w.from != NULL &&
 	    domain_key(r, w.from, &domain, &sel, &pem) != TD_OK)
@@ -626,8 +708,9 @@ static void print_records(struct req *r)
 	for (i = 0; i < n; i++) {
 		const char *d = db_text(res, i, 0);
 
-		printf("%s%s%s\n", d, *db_text(res, i, 3) ? " for " : "",
-		       db_text(res, i, 3));
+		printf("%s%s%s%s%s\n", d, *db_text(res, i, 3) ? " for " : "",
+		       db_text(res, i, 3), *db_text(res, i, 4) ? ", from " : "",
+		       db_text(res, i, 4));
 		printf("  %s. TXT \"v=spf1 mx a ~all\"\n", d);
 		printf("  %s._domainkey.%s. TXT \"v=DKIM1; k=rsa; p=%s\"\n",
 		       db_text(res, i, 1), d, db_text(res, i, 2));
@@ -640,12 +723,15 @@ static void print_records(struct req *r)
 
 /*
  * tallydesk mail-domain add --tenant S --domain D [--client-id N]
+ *	[--from ADDRESS]
  * tallydesk mail-domain show --tenant S
+ * A client's domain sends its mail from ADDRESS once its DKIM record checks
+ * out (Settings → Email domains).
  */
 int outbox_domain_main(const struct config *conf, int argc, char **argv)
 {
-	const char *slug = NULL, *domain = NULL, *client = NULL;
-	const char *params[4], *pem, *pub;
+	const char *slug = NULL, *domain = NULL, *client = NULL, *from = NULL;
+	const char *params[5], *pem, *pub, *at;
 	struct worker_ctx ctx;
 	struct db db;
 	struct req r;
@@ -663,6 +749,8 @@ int outbox_domain_main(const struct config *conf, int argc, char **argv)
 			domain = argv[i + 1];
 		else if (!strcmp(argv[i], "--client-id") && add)
 			client = argv[i + 1];
+		else if (!strcmp(argv[i], "--from") && add)
+			from = argv[i + 1];
 		else
 			goto usage;
 	}
@@ -672,6 +760,14 @@ int outbox_domain_main(const struct config *conf, int argc, char **argv)
 		((char *)domain)[i] = (char)tolower((unsigned char)domain[i]);
 	if (add && !domain_ok(domain)) {
 		fprintf(stderr, "tallydesk: '%s' is not a domain name\n",
+			domain);
+		return 2;
+	}
+	at = from != NULL ? strrchr(from, '@') : NULL;
+	if (from != NULL && (at == NULL || at == from ||
+			     strcasecmp(at + 1, domain) != 0 ||
+			     strcspn(from, " \t<>\",;") != strlen(from))) {
+		fprintf(stderr, "tallydesk: --from must be an address at %s\n",
 			domain);
 		return 2;
 	}
@@ -702,7 +798,8 @@ int outbox_domain_main(const struct config *conf, int argc, char **argv)
 		params[1] = client;
 		params[2] = pem;
 		params[3] = pub;
-		if (req_query(&r, sql_key_new, 4, params, &res) != TD_OK) {
+		params[4] = from;
+		if (req_query(&r, sql_key_new, 5, params, &res) != TD_OK) {
 			fprintf(stderr,
 				"tallydesk: cannot add the domain: %s\n",
 				db.errmsg);
@@ -725,7 +822,7 @@ done:
 usage:
 	fprintf(stderr,
 		"usage: tallydesk mail-domain add --tenant SLUG --domain"
-		" DOMAIN [--client-id ID]\n"
+		" DOMAIN [--client-id ID] [--from ADDRESS]\n"
 		"       tallydesk mail-domain show --tenant SLUG\n");
 	return 2;
 }

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "names.h"
 #include "notify.h"
 #include "queue.h"
 #include "req.h"
@@ -39,20 +40,22 @@
  * input: $1 statuses (text[]), $2 priority, $3 clients (bigint[]), $4 assignee,
  * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
  * $10 cursor key, $11 cursor id, $12 limit, $13 queue. The last column is the
- * row's cursor key. Client and assignee names come from joins on the page's
- * rows only; nothing is counted. Search first collects the matching ticket
- * ids from the two full-text indexes (tickets and comments) once, then
- * fetches those tickets by key: an OR of the two matches would hide both
- * indexes from the planner and walk every ticket (2 s at 1M tickets).
- * XXX: a very common word collects many ids; cap or rank it (#5).
+ * row's cursor key. Client and assignee names are not joined: the worker
+ * keeps them (names.c) and asks only for those it has not seen (columns 3
+ * and 5 stay, empty, so the others keep their places). Nothing is counted.
+ * Search first collects the matching ticket ids from the two full-text
+ * indexes (tickets and comments) once, then fetches those tickets by key:
+ * an OR of the two matches would hide both indexes from the planner and
+ * walk every ticket (two seconds at 1M tickets). A common word would
+ * collect most tickets that way: LIST_WALK goes first.
  */
-#define LIST_COLUMNS                                                           \
-	"SELECT t.id, t.number, t.subject, c.name, t.client_id, u.name,"       \
-	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type," \
-	" extract(epoch FROM now() - t.updated_at)::bigint,"                   \
-	" to_char(t.updated_at AT TIME ZONE 'UTC',"                            \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"          \
-	" sla_state(t::tickets), extract(epoch FROM"                           \
+#define LIST_COLUMNS                                                             \
+	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text," \
+	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type,"   \
+	" extract(epoch FROM now() - t.updated_at)::bigint,"                     \
+	" to_char(t.updated_at AT TIME ZONE 'UTC',"                              \
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"            \
+	" sla_state(t::tickets), extract(epoch FROM"                             \
 	" sla_next_due(t::tickets) - now())::bigint,"
 /*
  * With search words the tickets come from a fenced subquery (OFFSET 0) of
@@ -66,14 +69,8 @@
 	" AND x.search @@ plainto_tsquery('simple', $9) UNION"                 \
 	" SELECT m.ticket_id FROM ticket_comments m"                           \
 	" WHERE m.tenant_id = app_tenant()"                                    \
-	" AND m.search @@ plainto_tsquery('simple', $9))) OFFSET 0) t"         \
-	" JOIN clients c ON c.tenant_id = t.tenant_id"                         \
-	" AND c.id = t.client_id LEFT JOIN users u"                            \
-	" ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
-#define LIST_FROM                                                              \
-	" FROM tickets t JOIN clients c ON c.tenant_id = t.tenant_id"          \
-	" AND c.id = t.client_id LEFT JOIN users u"                            \
-	" ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
+	" AND m.search @@ plainto_tsquery('simple', $9))) OFFSET 0) t"
+#define LIST_FROM " FROM tickets t"
 #define LIST_FILTERS                                                           \
 	" WHERE t.tenant_id = app_tenant() AND t.status = ANY($1::text[])"     \
 	" AND ($2::int IS NULL OR t.priority = $2::int)"                       \
@@ -114,30 +111,61 @@
 	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-#define LIST_UPDATED(from, filters)                                            \
-	LIST_COLUMNS " " TS_KEY from filters                                   \
-		     " AND ($10::text IS NULL OR (t.updated_at, t.id) <"       \
-		     " ($10::timestamptz, $11::bigint))"                       \
-		     " ORDER BY t.updated_at DESC, t.id DESC LIMIT $12::int"
+/* Each order: its cursor key column, its cursor test, its ORDER BY. */
+#define KEY_UPDATED " " TS_KEY
+#define CUR_UPDATED                                                            \
+	" AND ($10::text IS NULL OR (t.updated_at, t.id) <"                    \
+	" ($10::timestamptz, $11::bigint))"
+#define ORD_UPDATED " ORDER BY t.updated_at DESC, t.id DESC"
 /* Identity values are handed out in creation order. */
-#define LIST_CREATED(from, filters)                                            \
-	LIST_COLUMNS " t.id::text" from filters                                \
-		     " AND ($10::text IS NULL OR t.id < $11::bigint)"          \
-		     " ORDER BY t.id DESC LIMIT $12::int"
+#define KEY_CREATED " t.id::text"
+#define CUR_CREATED " AND ($10::text IS NULL OR t.id < $11::bigint)"
+#define ORD_CREATED " ORDER BY t.id DESC"
 /* The key is "<priority>~<updated>", split by the statement. */
-#define LIST_PRIORITY(from, filters)                                           \
-	LIST_COLUMNS                                                           \
-	" t.priority || '~' || " TS_KEY from filters " AND ($10::text IS NULL" \
+#define KEY_PRIORITY " t.priority || '~' || " TS_KEY
+#define CUR_PRIORITY                                                           \
+	" AND ($10::text IS NULL"                                              \
 	" OR t.priority > split_part($10, '~', 1)::int"                        \
 	" OR (t.priority = split_part($10, '~', 1)::int"                       \
 	" AND (t.updated_at, t.id) <"                                          \
-	" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"               \
-	" ORDER BY t.priority, t.updated_at DESC, t.id DESC LIMIT $12::int"
+	" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"
+#define ORD_PRIORITY " ORDER BY t.priority, t.updated_at DESC, t.id DESC"
+#define KEY_NUMBER   " t.number::text"
+#define CUR_NUMBER                                                             \
+	" AND ($10::text IS NULL OR (t.number, t.id) >"                        \
+	" ($10::bigint, $11::bigint))"
+#define ORD_NUMBER " ORDER BY t.number, t.id"
+
+#define LIST_ORDERED(key, cur, ord, from, filters)                             \
+	LIST_COLUMNS key from filters cur ord " LIMIT $12::int"
+#define LIST_UPDATED(from, filters)                                            \
+	LIST_ORDERED(KEY_UPDATED, CUR_UPDATED, ORD_UPDATED, from, filters)
+#define LIST_CREATED(from, filters)                                            \
+	LIST_ORDERED(KEY_CREATED, CUR_CREATED, ORD_CREATED, from, filters)
+#define LIST_PRIORITY(from, filters)                                           \
+	LIST_ORDERED(KEY_PRIORITY, CUR_PRIORITY, ORD_PRIORITY, from, filters)
 #define LIST_NUMBER(from, filters)                                             \
-	LIST_COLUMNS " t.number::text" from filters                            \
-		     " AND ($10::text IS NULL OR (t.number, t.id) >"           \
-		     " ($10::bigint, $11::bigint))"                            \
-		     " ORDER BY t.number, t.id LIMIT $12::int"
+	LIST_ORDERED(KEY_NUMBER, CUR_NUMBER, ORD_NUMBER, from, filters)
+
+/*
+ * Search, first try: walk the filtered tickets in the page's order and keep
+ * those the words match (subject and description, or any comment), at most
+ * SCAN_FIRST of them. A common word fills the page within the first few
+ * dozen; collecting every ticket it matches (SEARCH_FROM) would take
+ * seconds. When the walk does not fill the page, the page comes from
+ * SEARCH_FROM instead, which is fast exactly when matches are few.
+ */
+#define SCAN_FIRST "2000"
+#define MATCHES                                                                \
+	" WHERE (t.search @@ plainto_tsquery('simple', $9) OR EXISTS ("        \
+	"SELECT 1 FROM ticket_comments m WHERE m.tenant_id = t.tenant_id"      \
+	" AND m.ticket_id = t.id"                                              \
+	" AND m.search @@ plainto_tsquery('simple', $9)))"
+#define LIST_WALK(key, cur, ord)                                               \
+	LIST_COLUMNS key " FROM (SELECT t.*" LIST_FROM LIST_FILTERS cur ord    \
+			 " LIMIT " SCAN_FIRST ") t" MATCHES ord                \
+			 " LIMIT $12::int"
+
 /*
  * Most urgent first: the next SLA due time, tickets without one last. The
  * key is that time in microseconds (digits only, like every other key).
@@ -162,6 +190,14 @@ static const char sql_search_created[] =
 static const char sql_search_priority[] =
 	LIST_PRIORITY(SEARCH_FROM, LIST_FILTERS);
 static const char sql_search_number[] = LIST_NUMBER(SEARCH_FROM, LIST_FILTERS);
+static const char sql_walk_updated[] =
+	LIST_WALK(KEY_UPDATED, CUR_UPDATED, ORD_UPDATED);
+static const char sql_walk_created[] =
+	LIST_WALK(KEY_CREATED, CUR_CREATED, ORD_CREATED);
+static const char sql_walk_priority[] =
+	LIST_WALK(KEY_PRIORITY, CUR_PRIORITY, ORD_PRIORITY);
+static const char sql_walk_number[] =
+	LIST_WALK(KEY_NUMBER, CUR_NUMBER, ORD_NUMBER);
 static const char sql_all_updated[] = LIST_UPDATED(LIST_FROM, LIST_FILTERS_ALL);
 static const char sql_all_created[] = LIST_CREATED(LIST_FROM, LIST_FILTERS_ALL);
 static const char sql_all_priority[] =
@@ -298,24 +334,25 @@ static const struct {
 	const char *label;
 	const char *sql;
 	const char *search_sql;	   /* the same with search words */
+	const char *walk_sql;	   /* search, first try (LIST_WALK) */
 	const char *all_sql;	   /* no filter but the statuses */
 	const char *mine_sql;	   /* and the caller's own */
 	const char *open_sql;	   /* every open ticket */
 	const char *open_mine_sql; /* the caller's open tickets */
 } sorts[SORT__MAX] = {
 	{ "updated", "Recently updated", sql_list_updated, sql_search_updated,
-	  sql_all_updated, sql_mine_updated, sql_open_updated,
+	  sql_walk_updated, sql_all_updated, sql_mine_updated, sql_open_updated,
 	  sql_open_mine_updated },
 	{ "created", "Newest", sql_list_created, sql_search_created,
-	  sql_all_created, sql_mine_created, sql_open_created,
+	  sql_walk_created, sql_all_created, sql_mine_created, sql_open_created,
 	  sql_open_mine_created },
 	{ "priority", "Priority", sql_list_priority, sql_search_priority,
-	  sql_all_priority, sql_mine_priority, sql_open_priority,
-	  sql_open_mine_priority },
+	  sql_walk_priority, sql_all_priority, sql_mine_priority,
+	  sql_open_priority, sql_open_mine_priority },
 	{ "number", "Number", sql_list_number, sql_search_number,
-	  sql_all_number, sql_mine_number, sql_open_number,
+	  sql_walk_number, sql_all_number, sql_mine_number, sql_open_number,
 	  sql_open_mine_number },
-	{ "sla", "SLA due", sql_list_sla, sql_search_sla, sql_all_sla,
+	{ "sla", "SLA due", sql_list_sla, sql_search_sla, NULL, sql_all_sla,
 	  sql_mine_sla, sql_open_sla, sql_open_mine_sla },
 };
 
@@ -411,6 +448,12 @@ static void put(json_t *o, const char *key, json_t *v)
 	json_object_set_new_nocheck(o, key, v);
 }
 
+/* A kept name (UTF-8 already: it came from PostgreSQL), or null. */
+static json_t *opt_string(const char *s)
+{
+	return s != NULL ? json_string_nocheck(s) : json_null();
+}
+
 /*
  * One row of the list, built field by field: this runs 50 times a page,
  * and json_pack's format parsing and UTF-8 checks cost more than the rest.
@@ -435,11 +478,10 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 		    arena_join(r->arena, "/tickets/", db_text(res, i, 0))));
 	put_text(o, "subject", res, i, 2);
 	put(o, "client_id", json_integer(db_int(res, i, 4)));
-	put_text(o, "client", res, i, 3);
-	if (db_isnull(res, i, 5))
-		put(o, "assignee", json_null());
-	else
-		put_text(o, "assignee", res, i, 5);
+	put(o, "client", opt_string(names_client(db_int(res, i, 4))));
+	put(o, "assignee",
+	    db_isnull(res, i, 6) ? json_null() :
+				   opt_string(names_user(db_int(res, i, 6))));
 	put(o, "assignee_id",
 	    db_isnull(res, i, 6) ? json_null() :
 				   json_integer(db_int(res, i, 6)));
@@ -807,7 +849,7 @@ static void list_sql(const struct queue_filter *f, const char **sql,
 
 static enum td_err list_page(struct req *r, bool mine)
 {
-	const char *after = clientctx_after(r), *params[14], *next;
+	const char *after = clientctx_after(r), *params[14], *next, *collect;
 	const char *key = NULL, *cid = NULL;
 	struct queue_filter f;
 	json_t *v = req_view(r), *rows = json_array();
@@ -844,9 +886,18 @@ static enum td_err list_page(struct req *r, bool mine)
 	/* One more than a page, to know whether there is a next one. */
 	params[11] = arena_printf(r->arena, "%d", limit + 1);
 	list_sql(&f, &q[1].sql, &q[0].sql);
+	collect = q[1].sql;
+	if (f.q != NULL && sorts[f.sort].walk_sql != NULL)
+		q[1].sql = sorts[f.sort].walk_sql;
 	err = db_exec_batch(r->db, r->arena, q, 2);
+	/* The walk did not fill the page: the matches are few; collect them. */
+	if (err == TD_OK && q[1].sql != collect && PQntuples(res) <= limit)
+		err = db_exec(r->db, r->arena, collect, 14, params, &res);
 	if (err != TD_OK)
 		return req_fail(r, err, "query failed: %s", r->db->errmsg);
+	err = names_load(r, res, 4, 6);
+	if (err != TD_OK)
+		return err;
 	n = PQntuples(res);
 	for (i = 0; i < n && i < limit; i++)
 		json_array_append_new(rows, ticket_row(r, res, i));
@@ -934,6 +985,8 @@ enum td_err queue_board(struct req *r)
 				s == TICKET_CLOSED ? sql_board_closed :
 						     sql_board_open,
 				14, params, &res);
+		if (err == TD_OK)
+			err = names_load(r, res, 4, 6);
 		if (err != TD_OK)
 			return err;
 		cards = json_array();

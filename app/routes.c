@@ -14,7 +14,10 @@
 #include "contracts.h"
 #include "imports.h"
 #include "invoices.h"
+#include "maildomains.h"
 #include "mailsettings.h"
+#include "mailtemplates.h"
+#include "mailboxes.h"
 #include "pages.h"
 #include "portal.h"
 #include "queue.h"
@@ -81,6 +84,22 @@ static const struct route table[] = {
 	{ POST, "/alerts", alerts_intake, ROUTE_JSON, ROLE_STAFF },
 	{ GET, "/settings/mail", mailsettings_page, ADMINS },
 	{ POST, "/settings/mail", mailsettings_save, ADMINS },
+	{ GET, "/settings/mail-templates", mailtpl_list, ADMINS },
+	{ GET, "/settings/mail-templates/:name", mailtpl_edit, ADMINS },
+	{ POST, "/settings/mail-templates/:name", mailtpl_save, ADMINS },
+	{ POST, "/settings/mail-templates/:name/preview", mailtpl_preview,
+	  ADMINS },
+	{ POST, "/settings/mail-templates/:name/reset", mailtpl_reset, ADMINS },
+	{ GET, "/settings/mailboxes", mailboxes_page, ADMINS },
+	{ POST, "/settings/mailboxes", mailboxes_add, ADMINS },
+	{ GET, "/settings/mailboxes/:id", mailboxes_edit, ADMINS },
+	{ POST, "/settings/mailboxes/:id", mailboxes_update, ADMINS },
+	{ POST, "/settings/mailboxes/:id/test", mailboxes_test, ADMINS },
+	{ GET, "/settings/mail-domains", maildomains_page, ADMINS },
+	{ POST, "/settings/mail-domains", maildomains_add, ADMINS },
+	{ POST, "/settings/mail-domains/:id/check", maildomains_check, ADMINS },
+	{ POST, "/settings/mail-domains/:id/delete", maildomains_delete,
+	  ADMINS },
 	{ GET, "/settings/tickets", ticketsettings_page, ADMINS },
 	{ POST, "/settings/tickets", ticketsettings_labels_save, ADMINS },
 	{ POST, "/settings/queues", ticketsettings_queue_add, ADMINS },
@@ -170,13 +189,19 @@ static const struct route table[] = {
 	{ GET, "/invoices.csv", invoices_csv, MANAGERS },
 	{ GET, "/invoices/lines.csv", invoices_lines_csv, MANAGERS },
 	{ GET, "/invoices/ageing", invoices_ageing, MANAGERS },
+	{ GET, "/invoices/settings", invoices_settings, ADMINS },
+	{ POST, "/invoices/settings", invoices_settings_save, ADMINS },
 	{ GET, "/invoices/:id", invoices_show, MANAGERS },
 	{ GET, "/invoices/:id/pdf", invoices_pdf, MANAGERS },
+	{ GET, "/invoices/:id/credit-notes/:credit_note_id/pdf",
+	  invoices_credit_note_pdf, MANAGERS },
 	{ GET, "/clients/:id/billing", invoices_preview, MANAGERS },
 	{ POST, "/invoices/:id/issue", invoices_issue, MANAGERS },
 	{ POST, "/invoices/:id/send", invoices_send, MANAGERS },
 	{ POST, "/invoices", invoices_create, MANAGERS },
 	{ POST, "/invoices/:id/lines", invoices_line_add, MANAGERS },
+	{ POST, "/invoices/:id/lines/:line_id", invoices_line_update,
+	  MANAGERS },
 	{ POST, "/invoices/:id/lines/:line_id/delete", invoices_line_delete,
 	  MANAGERS },
 	{ POST, "/invoices/:id/delete", invoices_delete, MANAGERS },

@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
+#include "mailtemplates.h"
 #include "slasweep.h"
 #include "banned.h"
 
@@ -71,7 +72,8 @@ static const char sql_sweep[] =
 			     " RETURNING ticket_id, clock, kind, due_at),"
 			     /* Each new event is mailed to the ticket's assignee. */
 			     " note AS (INSERT INTO outbox (tenant_id, kind, to_addr,"
-			     " subject, body_text, message_id, from_addr, ticket_id)"
+			     " subject, body_text, message_id, from_addr, ticket_id,"
+			     " template, template_data)"
 			     " SELECT app_tenant(), 'sla_' || i.kind, u.email,"
 			     " '[T-' || t.number || '] SLA ' || i.kind || ': ' || i.clock"
 			     " || ' due ' || to_char(i.due_at AT TIME ZONE n.time_zone,"
@@ -83,7 +85,10 @@ static const char sql_sweep[] =
 			     " 'YYYY-MM-DD HH24:MI') || ').',"
 			     " '<td.sla.' || gen_random_uuid() || '@'"
 			     " || split_part(ms.support_address, '@', 2) || '>',"
-			     " ms.support_address, t.id FROM ins i"
+			     " ms.support_address, t.id, 'sla_' || i.kind,"
+			     " jsonb_build_object('clock', i.clock, 'assignee', u.name,"
+			     " 'due', to_char(i.due_at AT TIME ZONE n.time_zone,"
+			     " 'YYYY-MM-DD HH24:MI')) FROM ins i"
 			     " JOIN tickets t ON t.tenant_id = app_tenant()"
 			     " AND t.id = i.ticket_id"
 			     " JOIN users u ON u.tenant_id = t.tenant_id"
@@ -132,8 +137,8 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* Sweeps one tenant in transactions of one batch; false on failure. */
-static bool sweep_tenant(struct db *db, int64_t tenant, const char *now,
-			 struct totals *tot)
+static bool sweep_tenant(const struct config *conf, struct db *db,
+			 int64_t tenant, const char *now, struct totals *tot)
 {
 	const char *params[1] = { now };
 	long warnings = 0, breaches = 0, changed, seen;
@@ -145,7 +150,9 @@ static bool sweep_tenant(struct db *db, int64_t tenant, const char *now,
 		a = arena_new();
 		if (db_tx_begin(db, a, tenant) != TD_OK ||
 		    db_exec(db, a, sql_plan, 0, NULL, NULL) != TD_OK ||
-		    db_exec(db, a, sql_sweep, 1, params, &res) != TD_OK) {
+		    db_exec(db, a, sql_sweep, 1, params, &res) != TD_OK ||
+		    /* the notices the statement queued: subject, text, HTML */
+		    mailtpl_render_queued(db, a, conf, NULL) != TD_OK) {
 			log_error("sla-sweep: tenant %" PRId64 ": %s", tenant,
 				  db->errmsg);
 			arena_free(a); /* rolls the transaction back */
@@ -240,7 +247,7 @@ int slasweep_run(const struct config *conf, int argc, char **argv)
 	}
 	for (i = 0; i < PQntuples(tenants); i++) {
 		tot.tenants++;
-		if (!sweep_tenant(&db, db_int(tenants, i, 0), now, &tot))
+		if (!sweep_tenant(conf, &db, db_int(tenants, i, 0), now, &tot))
 			tot.failed++;
 	}
 	db_exec(&db, a, sql_unlock, 0, NULL, NULL);

@@ -1,10 +1,10 @@
 -- 0022: keep what every ticket page shows instead of reading it each time.
 --
--- The people, queues, saved views and status names of a tenant change a few
--- times a day and are shown on every queue and ticket page. Each change
--- bumps the tenant's directory version in the same transaction; the session
--- lookup returns it, so a worker keeps the lists between requests and reads
--- them again only when the version moved.
+-- The people, queues, saved views, status names and client names of a
+-- tenant change a few times a day and are shown on every queue and ticket
+-- page. Each change bumps the tenant's directory version in the same
+-- transaction; the session lookup returns it, so a worker keeps the lists
+-- between requests and reads them again only when the version moved.
 
 CREATE TABLE tenant_versions (
 	tenant_id bigint PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
@@ -29,6 +29,7 @@ END
 $$;
 
 -- users: only what the lists show (name, active); a sign-in is no change.
+-- A rename of a person also reaches the names kept for ticket lists.
 CREATE TRIGGER directory_bump AFTER INSERT OR DELETE OR UPDATE OF name, active
 	ON users FOR EACH ROW EXECUTE FUNCTION directory_bump();
 CREATE TRIGGER directory_bump AFTER INSERT OR DELETE OR UPDATE
@@ -49,3 +50,8 @@ BEGIN
 		ON t.id = h.tenant_id WHERE h.host = lower(p_host));
 END
 $$;
+
+-- clients: a rename changes the names lists of tickets show (names.c).
+CREATE TRIGGER directory_bump AFTER UPDATE OF name ON clients FOR EACH ROW
+	WHEN (OLD.name IS DISTINCT FROM NEW.name)
+	EXECUTE FUNCTION directory_bump();

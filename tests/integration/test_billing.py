@@ -523,3 +523,174 @@ def test_billing_day_changed_never_bills_a_day_twice(book):
     assert book.q("SELECT lower(covers)::text, upper(covers)::text FROM billing_periods"
                   " WHERE contract_id = %s ORDER BY starts_on", (kid,)) == [
         ("2026-11-01", "2026-12-01"), ("2026-12-01", "2026-12-15"), ("2026-12-15", "2027-01-15")]
+
+
+def phases_setup(app):
+    """A demo client on a per-asset contract from 1 October: £200 a month
+    and £15 per endpoint, 100 endpoints; October and November billed."""
+    from clientdata import seed
+    tid = seed(app)
+    q = app.sql
+    cid = q("INSERT INTO clients (tenant_id, name) VALUES (%s, 'Phases Ltd') RETURNING id", (tid,))[0][0]
+    kid = q("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, flat_fee)"
+            " VALUES (%s, %s, 'Managed', 'per_asset', '2026-10-01', 200) RETURNING id", (tid, cid))[0][0]
+    lid = q("INSERT INTO contract_lines (tenant_id, contract_id, description, quantity_source, unit_price)"
+            " VALUES (%s, %s, 'Managed endpoints', 'assets', 15) RETURNING id", (tid, kid))[0][0]
+    q("INSERT INTO asset_history (tenant_id, asset_id, client_id, kind, category, counts, valid)"
+      " SELECT %s, g, %s, 'workstation', '', true, tstzrange('2026-09-01 00:00+01', NULL)"
+      " FROM generate_series(700001, 700100) g", (tid, cid))
+    r = app.run("billing-run", "--date", "2026-11-01", "--client", str(cid))
+    assert r.returncode == 0 and "2 invoices created" in r.stdout, r.stdout + r.stderr
+    return tid, cid, kid, lid
+
+
+def run_dec(app, cid):
+    r = app.run("billing-run", "--date", "2026-12-01", "--client", str(cid))
+    assert r.returncode == 0 and "1 invoice created" in r.stdout, r.stdout + r.stderr
+    inv = app.sql("SELECT id FROM invoices WHERE client_id = %s AND period_to = '2026-12-31'", (cid,))[0][0]
+    lines = app.sql("SELECT kind, description, breakdown, quantity, unit_price, amount"
+                    " FROM invoice_lines WHERE invoice_id = %s ORDER BY position", (inv,))
+    sub = app.sql("SELECT subtotal FROM invoice_totals WHERE invoice_id = %s", (inv,))[0][0]
+    return inv, lines, sub
+
+
+def test_contract_changed_mid_period_bills_its_two_phases(app):
+    from clientdata import apikey
+    tid, cid, kid, lid = phases_setup(app)
+    h = apikey(app, "manager")
+    # £18 per endpoint from 11 November (the November usage is billed in
+    # arrears on 1 December); £260 a month from 11 December (in advance).
+    r = app.post(f"/api/v1/contracts/{kid}/lines/{lid}",
+                 json={"unit_price": "18.00", "effective_from": "2026-11-11"}, headers=h)
+    assert r.status_code == 200, r.text
+    r = app.post(f"/api/v1/contracts/{kid}",
+                 json={"flat_fee": "260.00", "effective_from": "2026-12-11"}, headers=h)
+    assert r.status_code == 200, r.text
+    # the history: what was in force before each change
+    assert app.sql("SELECT lower(valid)::text, upper(valid)::text, flat_fee,"
+                   " lines -> 0 ->> 'unit_price' FROM contract_terms WHERE contract_id = %s"
+                   " ORDER BY upper(valid)", (kid,)) == [
+        (None, "2026-11-11", D("200.00"), "15.00"),
+        ("2026-11-11", "2026-12-11", D("200.00"), "18.00")]
+    inv, lines, sub = run_dec(app, cid)
+    assert lines == [
+        ("flat_fee", "Managed, 1 Dec 2026 – 10 Dec 2026", "10 of 31 days",
+         D("0.3225806452"), D("200.00"), D("64.52")),
+        ("flat_fee", "Managed, 11 Dec 2026 – 31 Dec 2026", "21 of 31 days",
+         D("0.6774193548"), D("260.00"), D("176.13")),
+        ("assets", "Managed endpoints, 1 Nov 2026 – 10 Nov 2026",
+         "10 days × 100 assets (10 of 30 days)", D("33.3333333333"), D("15.00"), D("500.00")),
+        ("assets", "Managed endpoints, 11 Nov 2026 – 30 Nov 2026",
+         "20 days × 100 assets (20 of 30 days)", D("66.6666666667"), D("18.00"), D("1200.00"))]
+    assert sub == D("1940.65")
+    # where it came from: a count per day of each phase
+    assert app.sql("SELECT count(*), sum(d.count) FROM invoice_line_days d JOIN invoice_lines l"
+                   " ON l.id = d.line_id WHERE l.invoice_id = %s", (inv,)) == [(30, 3000)]
+    # January bills the new terms alone
+    r = app.run("billing-run", "--date", "2027-01-01", "--client", str(cid))
+    assert "1 invoice created, total" in r.stdout, r.stdout
+    jan = app.sql("SELECT kind, breakdown, unit_price, amount FROM invoice_lines l JOIN invoices i"
+                  " ON i.id = l.invoice_id WHERE i.client_id = %s AND i.period_to = '2027-01-31'"
+                  " ORDER BY l.position", (cid,))
+    assert jan == [("flat_fee", "", D("260.00"), D("260.00")),
+                   ("assets", "31 days × 100 assets", D("18.00"), D("1800.00"))]
+
+
+def test_effective_from_is_checked_and_name_edits_keep_no_history(app):
+    from clientdata import apikey
+    tid, cid, kid, lid = phases_setup(app)
+    h = apikey(app, "manager")
+    r = app.post(f"/api/v1/contracts/{kid}/lines/{lid}",
+                 json={"unit_price": "18.00", "effective_from": "11/11/2026"}, headers=h)
+    assert r.status_code == 422 and "effective_from" in r.json()["error"]["fields"], r.text
+    r = app.post(f"/api/v1/contracts/{kid}/lines/{lid}",
+                 json={"unit_price": "18.00", "effective_from": "2026-11-20"}, headers=h)
+    assert r.status_code == 200, r.text
+    r = app.post(f"/api/v1/contracts/{kid}",
+                 json={"flat_fee": "250.00", "effective_from": "2026-11-10"}, headers=h)
+    assert r.status_code == 422, r.text
+    assert "2026-11-20" in r.json()["error"]["fields"]["effective_from"]
+    # a change of name is no change of terms: no new phase
+    r = app.post(f"/api/v1/contracts/{kid}", json={"name": "Managed IT"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert app.sql("SELECT count(*) FROM contract_terms WHERE contract_id = %s", (kid,)) == [(1,)]
+    inv, lines, sub = run_dec(app, cid)
+    assert [(l[0], l[2], l[4], l[5]) for l in lines] == [
+        ("flat_fee", "", D("200.00"), D("200.00")),
+        ("assets", "19 days × 100 assets (19 of 30 days)", D("15.00"), D("950.00")),
+        ("assets", "11 days × 100 assets (11 of 30 days)", D("18.00"), D("660.00"))]
+
+
+def test_hourly_rate_changed_mid_period_bills_each_entry_at_its_days_rate(app):
+    from clientdata import apikey, seed
+    tid = seed(app)
+    q = app.sql
+    cid = q("INSERT INTO clients (tenant_id, name) VALUES (%s, 'Hourly Ltd') RETURNING id", (tid,))[0][0]
+    kid = q("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, hourly_rate)"
+            " VALUES (%s, %s, 'PAYG', 'pay_as_you_go', '2026-11-01', 95) RETURNING id", (tid, cid))[0][0]
+    uid = q("INSERT INTO users (tenant_id, email, name, role) VALUES (%s, 'hr@demo.test', 'HR',"
+            " 'technician') RETURNING id", (tid,))[0][0]
+    tk = q("INSERT INTO tickets (tenant_id, number, subject, client_id) VALUES (%s, 88001, 'Server', %s)"
+           " RETURNING id", (tid, cid))[0][0]
+    for at in ("2026-11-05 10:00", "2026-11-20 10:00"):
+        q("INSERT INTO time_entries (tenant_id, ticket_id, client_id, user_id, started_at, minutes, kind)"
+          " VALUES (%s, %s, %s, %s, %s::timestamp AT TIME ZONE 'Europe/London', 60, 'billable')",
+          (tid, tk, cid, uid, at))
+    assert app.run("billing-run", "--date", "2026-11-01", "--client", str(cid)).returncode == 0
+    r = app.post(f"/api/v1/contracts/{kid}",
+                 json={"hourly_rate": "110.00", "effective_from": "2026-11-15"}, headers=apikey(app, "manager"))
+    assert r.status_code == 200, r.text
+    r = app.run("billing-run", "--date", "2026-12-01", "--client", str(cid))
+    assert "1 invoice created" in r.stdout, r.stdout + r.stderr
+    got = q("SELECT l.kind, l.breakdown, l.unit_price, l.amount FROM invoice_lines l JOIN invoices i"
+            " ON i.id = l.invoice_id WHERE i.client_id = %s ORDER BY l.position", (cid,))
+    assert got == [("time", "1.00 h (raw 1.00 h, 1 entry)", D("95.00"), D("95.00")),
+                   ("time", "1.00 h (raw 1.00 h, 1 entry)", D("110.00"), D("110.00"))]
+
+
+def test_sources_are_checked_per_statement(book):
+    """The source tables' row foreign keys became statement checks
+    (sql/0018): same rules — a source needs its line and time entry,
+    deleting a line deletes its sources, a billed entry is never deleted."""
+    cid = book.client()
+    book.contract(cid, "pay_as_you_go", "2026-10-01", hourly_rate="95.00")
+    e = book.entry(book.ticket(cid), cid, 60, "2026-10-05 10:00")
+    book.run("--date", "2026-11-01")
+    [(line, inv)] = book.q("SELECT l.id, l.invoice_id FROM invoice_lines l"
+                           " JOIN invoice_line_entries x ON x.line_id = l.id WHERE x.entry_id = %s", (e,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        book.q("INSERT INTO invoice_line_entries (tenant_id, line_id, entry_id, raw_minutes,"
+               " billed_minutes) VALUES (%s, %s, 987654321, 1, 1)", (book.tid, line))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        book.q("INSERT INTO invoice_line_days (tenant_id, line_id, day, count)"
+               " VALUES (%s, 987654321, '2026-10-01', 1)", (book.tid,))
+    with psycopg.connect(book.app.db_url, autocommit=True) as c:
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(book.tid),))
+        assert c.execute("SELECT billing_delete_draft(%s)", (inv,)).fetchone()[0] is True
+    assert book.q("SELECT count(*) FROM invoice_line_entries") == [(0,)]
+    book.run("--date", "2026-11-01")  # the period is billed again
+    [(inv2,)] = book.q("SELECT invoice_id FROM invoice_lines l JOIN invoice_line_entries x"
+                       " ON x.line_id = l.id WHERE x.entry_id = %s", (e,))
+    assert issue(book, inv2, "2026-11-01") == "BC-0001"
+    with psycopg.connect(book.app.db_url, autocommit=True) as c:
+        c.execute("SELECT set_config('app.tenant_id', %s, false)", (str(book.tid),))
+        c.execute("SELECT billing_credit(%s, NULL, 'wrong', '2026-11-02', NULL)", (inv2,))
+        c.execute("SELECT set_config('app.billing_release', 'on', false)")
+        c.execute("UPDATE time_entries SET invoice_line_id = NULL WHERE id = %s", (e,))
+    # released, but still the source of the credited invoice's line
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        book.q("DELETE FROM time_entries WHERE id = %s", (e,))
+
+
+def test_dry_run_of_missed_periods_totals_what_the_run_bills(book):
+    """Three periods due at once: the dry run computes them one after the
+    other as if each was written, so each entry counts once there too."""
+    cid = book.client()
+    book.contract(cid, "pay_as_you_go", "2026-10-01", hourly_rate="95.00", flat_fee="10.00")
+    t = book.ticket(cid)
+    book.entry(t, cid, 45, "2026-10-03 11:00")
+    book.entry(t, cid, 45, "2026-11-09 11:00")
+    dry = book.run("--date", "2026-12-01", "--dry-run").stdout
+    assert "3 invoices would be created, total 172.50" in dry, dry
+    real = book.run("--date", "2026-12-01").stdout
+    assert "3 invoices created, total 172.50" in real, real

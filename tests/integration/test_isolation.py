@@ -34,12 +34,16 @@ TABLE_OF = [
     (r"^/attachments/:id", {"id": "ticket_attachments"}),
     (r"^/maintenance/:id", {"id": "maintenance_windows"}),
     (r"^/settings/queues/:id", {"id": "ticket_queues"}),
+    (r"^/settings/mail-domains/:id", {"id": "mail_domains"}),
+    (r"^/settings/mail-templates/:name", {}),  # the name becomes "1": no such notification
+    (r"^/settings/mailboxes/:id", {"id": "mail_mailboxes"}),
     (r"^/settings/sla/:id/holidays/:holiday_id", {"id": "sla_tiers", "holiday_id": "sla_holidays"}),
     (r"^/settings/sla/:id", {"id": "sla_tiers"}),
     (r"^/time/entries/:id", {"id": "time_entries"}),
     (r"^/contracts/:id/lines/:line_id", {"id": "contracts", "line_id": "contract_lines"}),
     (r"^/contracts/:id", {"id": "contracts"}),
     (r"^/invoices/:id/lines/:line_id", {"id": "invoices", "line_id": "invoice_lines"}),
+    (r"^/invoices/:id/credit-notes/:credit_note_id", {"id": "invoices", "credit_note_id": "credit_notes"}),
     (r"^/invoices/:id", {"id": "invoices"}),
     (r"^/settings/portal/hosts/:id", {"id": "tenant_hosts"}),
     (r"^/portal/:slug/tickets/:id", {"id": "tickets"}),
@@ -60,6 +64,9 @@ TENANT_TABLES += ["mail_settings", "mail_messages", "mail_domains", "mail_mailbo
 TENANT_TABLES += ["billing_numbers", "invoices", "billing_periods", "invoice_lines",
                   "invoice_line_days", "invoice_line_entries", "credit_notes", "payments"]
 TENANT_TABLES += ["portal_settings", "tenant_hosts", "portal_links", "portal_sessions"]
+TENANT_TABLES += ["stored_files", "outbox_attachments", "invoice_settings", "credit_note_lines"]
+TENANT_TABLES += ["mail_templates"]
+TENANT_TABLES += ["contract_terms"]
 
 
 def routes():
@@ -123,10 +130,12 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO timers (tenant_id, user_id, ticket_id) VALUES (%s, %s, %s)", (demo, uid, tk))
         ct = c.execute("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, block_minutes, block_fee) VALUES (%s, %s, 'Victim block', 'block_hours', '2025-01-01', 600, 100) RETURNING id", (demo, cl)).fetchone()[0]
         c.execute("INSERT INTO contract_lines (tenant_id, contract_id, description, quantity_source, quantity, unit_price) VALUES (%s, %s, 'Victim line', 'fixed', 1, 10)", (demo, ct))
+        c.execute("INSERT INTO contract_terms (tenant_id, contract_id, valid, flat_fee, block_rollover) VALUES (%s, %s, '[,2025-01-01)', 10, false)", (demo, ct))
         c.execute("INSERT INTO mail_settings (tenant_id, support_address) VALUES (%s, 'help@victim.example')", (demo,))
         c.execute("INSERT INTO mail_messages (tenant_id, direction, message_id, raw_sha256, outcome, ticket_id, raw) VALUES (%s, 'in', '<v@victim.example>', sha256('v'), 'ticket', %s, 'v')", (demo, tk))
         c.execute("INSERT INTO mail_domains (tenant_id, domain, dkim_private_pem, dkim_public_b64) VALUES (%s, 'victim.example', 'k', 'p')", (demo,))
         c.execute("INSERT INTO mail_mailboxes (tenant_id, url, username) VALUES (%s, 'imap://mail.victim.example/INBOX', 'help')", (demo,))
+        c.execute("INSERT INTO mail_templates (tenant_id, name, subject, body_text, body_html) VALUES (%s, 'ack', 'Victim {{ticket_ref}}', 'victim', '<p>victim</p>')", (demo,))
         iv = c.execute("INSERT INTO invoices (tenant_id, client_id, contract_id, status, number, issued_on, due_on, currency) VALUES (%s, %s, %s, 'issued', 'INV-0001', '2026-01-01', '2026-01-31', 'GBP') RETURNING id", (demo, cl, ct)).fetchone()[0]
         c.execute("INSERT INTO billing_numbers (tenant_id, kind, last) VALUES (%s, 'invoice', 1)", (demo,))
         c.execute("INSERT INTO billing_periods (tenant_id, contract_id, starts_on, covers, state, invoice_id) VALUES (%s, %s, '2025-01-01', '[2025-01-01,2025-02-01)', 'billed', %s)", (demo, ct, iv))
@@ -135,6 +144,12 @@ def victim_and_intruder(app):
         c.execute("INSERT INTO invoice_line_entries (tenant_id, line_id, entry_id, raw_minutes, billed_minutes) SELECT tenant_id, %s, id, 30, 30 FROM time_entries WHERE tenant_id = %s LIMIT 1", (il, demo))
         c.execute("INSERT INTO credit_notes (tenant_id, invoice_id, number, amount, reason, issued_on) VALUES (%s, %s, 'CN-0001', 10, 'victim', '2026-01-02')", (demo, iv))
         c.execute("INSERT INTO payments (tenant_id, invoice_id, amount, paid_on, method) VALUES (%s, %s, 10, '2026-01-03', 'cash')", (demo, iv))
+        sf = c.execute("INSERT INTO stored_files (tenant_id, content_type, bytes) VALUES (%s, 'application/pdf', %s) RETURNING id", (demo, b"%PDF victim")).fetchone()[0]
+        c.execute("UPDATE invoices SET pdf_file_id = %s WHERE id = %s", (sf, iv))
+        ob = c.execute("INSERT INTO outbox (tenant_id, kind, to_addr, subject, body_text, status) VALUES (%s, 'invoice', 'vic@victim.example', 'Invoice INV-0001', 'victim', 'sent') RETURNING id", (demo,)).fetchone()[0]
+        c.execute("INSERT INTO outbox_attachments (tenant_id, outbox_id, position, filename, file_id) VALUES (%s, %s, 1, 'INV-0001.pdf', %s)", (demo, ob, sf))
+        c.execute("INSERT INTO invoice_settings (tenant_id, payment_details) VALUES (%s, 'Victim bank')", (demo,))
+        c.execute("INSERT INTO credit_note_lines (tenant_id, credit_note_id, tax_rate, net, tax) SELECT tenant_id, id, 0, 10, 0 FROM credit_notes WHERE tenant_id = %s", (demo,))
         vc = c.execute("INSERT INTO contacts (tenant_id, client_id, name, email, is_portal) VALUES (%s, %s, 'Portal Vic', 'pvic@victim.example', true) RETURNING id", (demo, cl)).fetchone()[0]
         c.execute("INSERT INTO portal_settings (tenant_id, welcome_text) VALUES (%s, 'Victim welcome')", (demo,))
         c.execute("INSERT INTO tenant_hosts (tenant_id, host) VALUES (%s, 'support.victim.example')", (demo,))

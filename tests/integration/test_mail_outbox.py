@@ -144,3 +144,17 @@ def test_mail_domain_records(mail):
     assert r.returncode == 2 and "not a domain name" in r.stderr
     r = mail.run("mail-domain", "show", "--tenant", "demo")
     assert r.returncode == 0 and "help.acme.test" in r.stdout
+
+
+def test_mail_domain_for_a_client_with_its_from_address(mail):
+    cid = mail.sql("INSERT INTO clients (tenant_id, name) VALUES (%s, 'Acme IT') RETURNING id", (mail.tid,))[0][0]
+    r = mail.run("mail-domain", "add", "--tenant", "demo", "--domain", "acme-it.test",
+                 "--client-id", str(cid), "--from", "Support@acme-it.test")
+    assert r.returncode == 0, r.stderr
+    assert "acme-it.test for " in r.stdout and ", from support@acme-it.test" in r.stdout
+    assert mail.sql("SELECT from_address, client_id FROM mail_domains WHERE domain = 'acme-it.test'") == \
+        [("support@acme-it.test", cid)]
+    # an address at another domain is refused and nothing is added
+    r = mail.run("mail-domain", "add", "--tenant", "demo", "--domain", "beta-it.test", "--from", "help@elsewhere.test")
+    assert r.returncode == 2 and "--from must be an address at beta-it.test" in r.stderr
+    assert mail.sql("SELECT count(*) FROM mail_domains WHERE domain = 'beta-it.test'")[0][0] == 0

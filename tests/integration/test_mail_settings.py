@@ -15,15 +15,17 @@ def test_admin_sets_how_mail_is_handled(app):
     b = login(app)
     page = b.get("/settings/mail")
     assert page.status_code == 200 and "Support address" in page.text
+    assert 'name="verify_sender" value="1" aria-describedby="m-verify-hint" checked' in page.text
     r = b.post("/settings/mail", {"support_address": "help@msp.test", "acknowledge": "1",
                                   "closed_reply": "new_ticket", "rate_limit": "12",
                                   "trusted_authserv_id": "mx.msp.test"})
     assert r.status_code == 303
     assert app.sql("SELECT support_address, acknowledge, create_contacts, closed_reply, rate_limit,"
-                   " trusted_authserv_id FROM mail_settings") == \
-        [("help@msp.test", True, False, "new_ticket", 12, "mx.msp.test")]
+                   " trusted_authserv_id, verify_sender FROM mail_settings") == \
+        [("help@msp.test", True, False, "new_ticket", 12, "mx.msp.test", False)]
     page = b.get("/settings/mail").text
     assert "Email settings saved." in page and 'value="help@msp.test"' in page
+    assert 'aria-describedby="m-verify-hint" checked' not in page
     audit = app.sql("SELECT before::text, after::text FROM audit_log WHERE action = 'mail_settings.update'")
     assert len(audit) == 1 and "help@msp.test" in audit[0][1]
     # Bad input changes nothing and says what is wrong.

@@ -157,6 +157,38 @@ def test_search_finds_comment_words(world):
     assert ids(b, "/tickets?q=nothinglikethis") == []
 
 
+@pytest.mark.parametrize("sort", ["updated", "created", "priority", "number", "sla"])
+def test_search_for_a_common_word_pages_in_order(demo, sort):
+    """A word on most tickets fills a page from the first tickets in the
+    page's order (the walk); the last, short page comes from collecting the
+    matches. Every match once, in order, whatever the sort."""
+    m = Maker(demo)
+    c = m.client("Printers Galore")
+    want = []
+    for i in range(40):
+        tid = m.ticket(c, f"Job {i}", priority=1 + i % 4, age_min=i // 2)
+        if i % 8 == 7:
+            continue                        # no toner here
+        if i % 2:
+            m.comment(tid, f"the toner ran out again ({i})")
+        else:
+            with m._conn() as conn:         # in the description instead
+                conn.execute("UPDATE tickets SET description = 'replace the toner' WHERE id = %s", (tid,))
+        want.append(tid)
+    b = login(demo)
+    full = [r["id"] for r in b.get(f"/api/v1/tickets?sort={sort}&limit=100").json()["tickets"]]
+    expected = [i for i in full if i in set(want)]     # the unsearched order
+    seen, path = [], f"/tickets?q=toner&sort={sort}&limit=8"
+    for _ in range(10):
+        j = b.get("/api/v1" + path).json()
+        seen += [r["id"] for r in j["tickets"]]
+        if j["next"] is None:
+            break
+        path = f"/tickets?q=toner&sort={sort}&limit=8&after={j['next']}"
+    assert seen == expected and len(seen) == 35
+    assert ids(b, "/tickets?q=toner+zebrafish") == []
+
+
 @pytest.mark.parametrize("sort", ["updated", "created", "priority", "number"])
 def test_keyset_pagination_each_once(demo, sort):
     m = Maker(demo)
@@ -386,6 +418,17 @@ def test_people_queues_and_names_follow_changes_at_once(world):
                                      "label_closed": ""})
     assert r.status_code == 303
     assert all("Triage" in p for p in pages())
+
+    # renamed clients and people: the list and the board say the new names
+    assert all("Acme Queue" in b.get("/tickets").text for _ in range(6))
+    b.get(f"/clients/{x['acme']}/edit")
+    r = b.post(f"/clients/{x['acme']}", {"name": "Acme Renamed"})
+    assert r.status_code == 303, r.text[:500]
+    lists = [b.get("/tickets").text for _ in range(6)] + [b.get("/tickets/board").text for _ in range(6)]
+    assert all("Acme Renamed" in p and "Acme Queue" not in p for p in lists)
+    app.sql("UPDATE users SET name = 'Alex Admin-Smith' WHERE id = %s", (x["alex"],))
+    rows = [row for _ in range(6) for row in b.get("/api/v1/tickets").json()["tickets"]]
+    assert {row["assignee"] for row in rows if row["id"] == t["wait"]} == {"Alex Admin-Smith"}
 
     b.get("/tickets")
     assert b.post("/tickets/views", {"name": "Urgent ones", "query": "priority=1"}).status_code == 303

@@ -226,6 +226,31 @@ static const char *render(struct arena *a, const char *src, const char *data,
 	return err == TD_OK ? sbuf_cstr(&out) : NULL;
 }
 
+/* mustache_render_raw(): plain text for mail, nothing escaped. */
+static void test_raw(void)
+{
+	struct arena *a = arena_new();
+	struct mustache_set *set = mustache_set_new(a);
+	const char *src = "{{x}} {{#l}}{{.}}{{/l}}|{{>p}}";
+	json_t *d = json_pack("{s:s, s:[s]}", "x", "Tom & <Jerry>", "l", "'q'");
+	struct sbuf out;
+
+	sbuf_init(&out, a, 64);
+	mustache_set_add(set, "t", src, strlen(src), NULL);
+	mustache_set_add(set, "p", "{{x}}", 5, NULL);
+	ok(mustache_render_raw(set, "t", d, &out) == TD_OK &&
+		   !strcmp(sbuf_cstr(&out),
+			   "Tom & <Jerry> 'q'|Tom & <Jerry>"),
+	   "mustache_render_raw escapes nothing, in sections and partials");
+	sbuf_reset(&out);
+	ok(mustache_render(set, "t", d, &out) == TD_OK &&
+		   !strcmp(sbuf_cstr(&out), "Tom &amp; &lt;Jerry&gt; &#39;q&#39;|"
+					    "Tom &amp; &lt;Jerry&gt;"),
+	   "mustache_render of the same set still escapes");
+	json_decref(d);
+	arena_free(a);
+}
+
 static void test_escaping(void)
 {
 	struct arena *a = arena_new();
@@ -507,6 +532,7 @@ int main(void)
 	run_spec();
 	test_syntax_errors();
 	test_escaping();
+	test_raw();
 	test_values();
 	test_recursion();
 	test_replace();
