@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -272,21 +274,28 @@ static const char *param(struct req *r, FCGX_Request *fr, const char *name)
 /*
  * A request id: 32 random bits drawn once per process, then a counter, so
  * ids never repeat within a worker (caches key on them) and stay unlikely
- * to meet across workers and hosts, at no cost per request.
+ * to meet across workers and hosts, at no cost per request. A worker calls
+ * req_new_process after the fork, so no two share the bits.
  */
+static bool id_drawn;
+
+void req_new_process(void)
+{
+	id_drawn = false;
+}
+
 static void new_request_id(struct req *r)
 {
 	static const char hex[] = "0123456789abcdef";
-	static pid_t owner;
 	static uint32_t prefix, counter;
 	uint64_t v;
 	int i;
 
-	if (owner != getpid()) {
-		owner = getpid();
+	if (!id_drawn) {
 		if (RAND_bytes((unsigned char *)&prefix, sizeof(prefix)) != 1)
-			prefix = (uint32_t)owner;
+			prefix = (uint32_t)getpid();
 		counter = 0;
+		id_drawn = true;
 	}
 	v = (uint64_t)prefix << 32 | ++counter;
 	for (i = 15; i >= 0; i--, v >>= 4)
@@ -584,11 +593,91 @@ static const char *reason(int status)
 	}
 }
 
+/*
+ * The response as FastCGI STDOUT records written straight to the
+ * connection, as few and as large as the protocol allows: libfcgi's own
+ * stream would cut a page into 8 KB writes, each a system call here and a
+ * read in nginx. FCGX_Finish_r still ends the stream and the request. A
+ * client that went away (EPIPE, ECONNRESET) just stops the writing.
+ */
+#define FCGI_STDOUT_TYPE 6
+#define RECORD_MAX	 65535
+#define RECORDS_MAX	 32
+
+static void put_header(unsigned char h[8], int id, size_t len)
+{
+	h[0] = 1; /* FCGI_VERSION_1 */
+	h[1] = FCGI_STDOUT_TYPE;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)len;
+	h[6] = 0; /* no padding */
+	h[7] = 0;
+}
+
+/* Sends iov[0..k) whole; false when the connection is gone. */
+static bool send_all(int fd, struct iovec *iov, size_t k)
+{
+	struct msghdr m;
+	size_t n = 0;
+	ssize_t w;
+
+	while (n < k) {
+		memset(&m, 0, sizeof(m));
+		m.msg_iov = iov + n;
+		m.msg_iovlen = k - n;
+		w = sendmsg(fd, &m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		while (n < k && (size_t)w >= iov[n].iov_len)
+			w -= (ssize_t)iov[n++].iov_len;
+		if (n < k) {
+			iov[n].iov_base = (char *)iov[n].iov_base + w;
+			iov[n].iov_len -= (size_t)w;
+		}
+	}
+	return true;
+}
+
+/* The head, then the body, as records of at most RECORD_MAX bytes. */
+static void write_records(FCGX_Request *fr, const char *head, size_t nhead,
+			  const char *body, size_t nbody)
+{
+	unsigned char hdr[RECORDS_MAX][8];
+	struct iovec iov[2 * RECORDS_MAX];
+	const char *seg[2] = { head, body };
+	size_t len[2] = { nhead, nbody }, off = 0, n, k = 0;
+	int s = 0;
+
+	while (s < 2) {
+		if (off == len[s]) {
+			s++;
+			off = 0;
+			continue;
+		}
+		n = len[s] - off < RECORD_MAX ? len[s] - off : RECORD_MAX;
+		put_header(hdr[k / 2], fr->requestId, n);
+		iov[k] = (struct iovec){ hdr[k / 2], 8 };
+		iov[k + 1] = (struct iovec){ (void *)(seg[s] + off), n };
+		k += 2;
+		off += n;
+		if (k == 2 * RECORDS_MAX) {
+			if (!send_all(fr->ipcFd, iov, k))
+				return;
+			k = 0;
+		}
+	}
+	if (k > 0)
+		(void)send_all(fr->ipcFd, iov, k);
+}
+
 static void write_response(struct req *r, FCGX_Request *fr)
 {
 	struct sbuf h;
 	size_t i;
-	int n;
 
 	sbuf_init(&h, r->arena, 512);
 	if (r->redirect != NULL && r->status < 300)
@@ -609,14 +698,10 @@ static void write_response(struct req *r, FCGX_Request *fr)
 		sbuf_addf(&h, "%s: %s\r\n", r->headers[i].name,
 			  r->headers[i].value);
 	sbuf_adds(&h, "\r\n");
-	/* The client may be gone (ECONNRESET/EPIPE): nothing more to do then.
-	 */
-	n = FCGX_PutStr(h.buf, (int)h.len, fr->out);
-	if (n != (int)h.len || r->method == HTTP_HEAD || r->body_out_len == 0)
-		return;
-	if (r->body_out_len > (size_t)0x7fffffff)
-		return;
-	(void)FCGX_PutStr(r->body_out, (int)r->body_out_len, fr->out);
+	if (r->method == HTTP_HEAD)
+		write_records(fr, h.buf, h.len, NULL, 0);
+	else
+		write_records(fr, h.buf, h.len, r->body_out, r->body_out_len);
 }
 
 void req_run(struct worker_ctx *ctx, FCGX_Request *fr)

@@ -144,6 +144,9 @@ json_t *req_view(struct req *r);
  */
 void req_json_in_arena(void);
 
+/* For a process just forked: its request ids draw new random bits. */
+void req_new_process(void);
+
 struct FCGX_Request;
 
 /*

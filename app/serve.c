@@ -158,6 +158,7 @@ static int worker_main(const struct config *conf, int fd, int no)
 	ctx.worker_no = no;
 	ctx.arena = arena_new();
 	req_json_in_arena();
+	req_new_process();
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;

@@ -261,3 +261,20 @@ def test_reply_form_on_ticket_page_and_api_files(app):
     assert [(a["filename"], a["content_type"]) for a in c["attachments"]] == [("shot.png", "image/png")]
     r = app.get(c["attachments"][0]["url"], headers=key)
     assert r.status_code == 200 and r.content == png_bytes()
+
+
+def test_a_large_attachment_downloads_whole(app):
+    """Responses leave as FastCGI records of 64 KB, sent 32 at a time: a
+    file of several megabytes crosses many of those batches."""
+    tid = seed(app)
+    t = ticket(app, tid)
+    b = login(app)
+    blob = os.urandom(5 * 1024 * 1024 + 12345)
+    r = b.post(f"/tickets/{t}/comments", {"body": "the log", "visibility": "internal"},
+               files=[("file", ("big.log", blob, "application/octet-stream"))])
+    assert r.status_code == 303, r.text[:1000]
+    aid = app.sql("SELECT id FROM ticket_attachments WHERE ticket_id = %s", (t,))[0][0]
+    r = b.get(f"/attachments/{aid}")
+    assert r.status_code == 200 and len(r.content) == len(blob) and r.content == blob
+    r = b.s.head(app.url + f"/attachments/{aid}", timeout=20)
+    assert r.status_code == 200 and r.content == b"" and int(r.headers["Content-Length"]) == len(blob)
