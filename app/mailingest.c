@@ -49,7 +49,7 @@ static const char sql_lock[] =
 static const char sql_seen_id[] =
 	"SELECT id, outcome, ticket_id FROM mail_messages"
 	" WHERE tenant_id = app_tenant() AND direction = 'in'"
-	" AND message_id = $1";
+	" AND message_id IS NOT NULL AND message_id = $1";
 static const char sql_seen_raw[] =
 	"SELECT id, outcome, ticket_id FROM mail_messages"
 	" WHERE tenant_id = app_tenant() AND direction = 'in'"
@@ -1288,6 +1288,12 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 			if (err == TD_OK) {
 				ok += pending_ok;
 				rejected += pending_rej;
+				/*
+				 * Plans made while the tables were small (a
+				 * new tenant's are empty) would go on scanning
+				 * them whole as they grow: plan again.
+				 */
+				(void)utility(r->db, "DISCARD PLANS");
 			}
 			pending_ok = pending_rej = 0;
 			in_group = 0;

@@ -69,15 +69,23 @@ static const char *const fields[] = { "subject", "body_text", "body_html" };
 static const size_t part_max[] = { SUBJECT_TMPL_MAX, TEXT_TMPL_MAX,
 				   HTML_TMPL_MAX };
 
-/* Rows waiting for their template, with the ticket they are about. */
+/*
+ * Rows waiting for their template, with the ticket they are about. The
+ * ticket and the template are looked up per row (LATERAL ... OFFSET 0):
+ * joined, the planner would hash every ticket of the tenant to find the
+ * one or two a notice names.
+ */
 static const char sql_queued[] =
 	"SELECT o.id, o.template, o.template_data::text, m.subject,"
-	" m.body_text, m.body_html, t.id, t.number, t.subject, c.name, n.name"
-	" FROM outbox o JOIN tenants n ON n.id = o.tenant_id"
-	" LEFT JOIN tickets t ON t.tenant_id = o.tenant_id AND t.id = o.ticket_id"
-	" LEFT JOIN clients c ON c.tenant_id = t.tenant_id AND c.id = t.client_id"
-	" LEFT JOIN mail_templates m ON m.tenant_id = o.tenant_id"
-	" AND m.name = o.template"
+	" m.body_text, m.body_html, tc.id, tc.number, tc.subject, tc.name,"
+	" n.name FROM outbox o JOIN tenants n ON n.id = o.tenant_id"
+	" LEFT JOIN LATERAL (SELECT t.id, t.number, t.subject, c.name"
+	" FROM tickets t LEFT JOIN clients c ON c.tenant_id = t.tenant_id"
+	" AND c.id = t.client_id WHERE t.tenant_id = o.tenant_id"
+	" AND t.id = o.ticket_id OFFSET 0) tc ON true"
+	" LEFT JOIN LATERAL (SELECT x.subject, x.body_text, x.body_html"
+	" FROM mail_templates x WHERE x.tenant_id = o.tenant_id"
+	" AND x.name = o.template OFFSET 0) m ON true"
 	" WHERE o.tenant_id = app_tenant() AND o.template_data IS NOT NULL"
 	" ORDER BY o.id FOR UPDATE OF o SKIP LOCKED";
 static const char sql_rendered[] =
