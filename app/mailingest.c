@@ -1197,13 +1197,25 @@ static bool utility(struct db *db, const char *sql)
  * and a message that fails rolls back alone. A lost connection loses the
  * open group only, and a rerun is safe (Message-ID dedupe).
  */
-#define MAIL_GROUP 100
+#define MAIL_GROUP	 100
+#define MAIL_STATS_AFTER 1000 /* delivered in a batch before 0024's ANALYZE */
+
+/* mail_refresh_stats() (0024); whether it ran. */
+static bool refresh_stats(struct db *db)
+{
+	PGresult *res = PQexec(db->conn, "SELECT mail_refresh_stats()");
+	bool ran = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	PQclear(res);
+	return ran;
+}
 static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	char **names = NULL, *path;
 	size_t n = 0, cap = 0, i, len, in_group = 0;
+	bool analyzed = false;
 	long ok = 0, rejected = 0, failed = 0, pending_ok = 0, pending_rej = 0;
 	unsigned char *raw;
 	struct arena *keep = r->arena, *group = NULL;
@@ -1291,8 +1303,12 @@ static int ingest_dir(struct req *r, int64_t tenant, const char *dir)
 				/*
 				 * Plans made while the tables were small (a
 				 * new tenant's are empty) would go on scanning
-				 * them whole as they grow: plan again.
+				 * them whole as they grow: plan again, and
+				 * once a thousand messages in, on statistics
+				 * that know what is there (0024).
 				 */
+				if (ok >= MAIL_STATS_AFTER && !analyzed)
+					analyzed = refresh_stats(r->db);
 				(void)utility(r->db, "DISCARD PLANS");
 			}
 			pending_ok = pending_rej = 0;

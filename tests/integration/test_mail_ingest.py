@@ -373,3 +373,14 @@ def test_html_only_mail_becomes_clean_text_and_vips_come_first(mail):
     assert subject == "Portal défaillant"
     assert desc == "The portal is down.\nSee the status page <https://status.acme.test/>."
     assert (prio, tags, contact) == (2, ["vip"], "vera@acme.test")
+
+
+def test_a_batch_refreshes_mail_statistics_for_the_app(mail):
+    """mail-ingest --batch asks for fresh statistics of mail_messages once
+    it has delivered a thousand messages (0024); the app, which does not
+    own the table, may do that through the function."""
+    import psycopg
+    with psycopg.connect(mail.app_db_url, autocommit=True) as c:
+        c.execute("SELECT mail_refresh_stats()")
+    assert mail.sql("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                    " WHERE relname = 'mail_messages'") == [(True,)]
