@@ -948,6 +948,26 @@ static enum td_err lock_invoice(struct req *r, int64_t id, const char **st)
 	return TD_OK;
 }
 
+/*
+ * Locks invoice id for a change only a draft takes. Not a draft: *draft is
+ * false and the answer is refuse(why)'s (the invoice page with a 409 for
+ * browsers), so callers stop on `err != TD_OK || !draft`.
+ */
+static enum td_err lock_draft(struct req *r, int64_t id, const char *why,
+			      bool *draft)
+{
+	const char *st;
+	enum td_err err = lock_invoice(r, id, &st);
+
+	*draft = false;
+	if (err != TD_OK)
+		return err;
+	if (strcmp(st, "draft") != 0)
+		return refuse(r, id, why);
+	*draft = true;
+	return TD_OK;
+}
+
 /* j, owned by the request (audit_write does not take it). */
 static json_t *owned(struct req *r, json_t *j)
 {
@@ -968,15 +988,14 @@ static const char *user_param(struct req *r)
 enum td_err invoices_issue(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), file_id;
-	const char *params[3], *st, *number, *pdf_number;
+	const char *params[3], *number, *pdf_number;
 	PGresult *res, *today;
 	enum td_err err;
+	bool draft;
 
-	err = lock_invoice(r, id, &st);
-	if (err != TD_OK)
+	err = lock_draft(r, id, "this invoice is already issued", &draft);
+	if (err != TD_OK || !draft)
 		return err;
-	if (strcmp(st, "draft") != 0)
-		return refuse(r, id, "this invoice is already issued");
 	err = req_query(r, sql_today, 0, NULL, &today);
 	if (err != TD_OK)
 		return err;
@@ -1692,19 +1711,18 @@ enum td_err invoices_create(struct req *r)
 enum td_err invoices_line_add(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id"), qty = 0, price = 0, amt = 0;
-	const char *st, *desc = form_text(r, "description"), *params[7];
+	const char *desc = form_text(r, "description"), *params[7];
 	const char *tax = form_text(r, "tax_rate_id");
 	char tq[32], tp[32], ta[32];
 	PGresult *rate, *res;
 	enum td_err err;
+	bool draft;
 
-	err = lock_invoice(r, id, &st);
-	if (err != TD_OK)
+	err = lock_draft(r, id,
+			 "an issued invoice never changes: use a credit note",
+			 &draft);
+	if (err != TD_OK || !draft)
 		return err;
-	if (strcmp(st, "draft") != 0)
-		return refuse(
-			r, id,
-			"an issued invoice never changes: use a credit note");
 	if (http_utf8_len(desc) < 1 || http_utf8_len(desc) > 500)
 		form_error(r, "description",
 			   "enter a description of at most 500 characters");
@@ -1779,16 +1797,14 @@ static const char *const edit_fields[] = { "description", "quantity",
 static enum td_err draft_line(struct req *r, int64_t id, int64_t line,
 			      const char *params[2], PGresult **old)
 {
-	const char *st;
-	enum td_err err = lock_invoice(r, id, &st);
+	bool draft;
+	enum td_err err = lock_draft(
+		r, id, "an issued invoice never changes: use a credit note",
+		&draft);
 
 	*old = NULL;
-	if (err != TD_OK)
+	if (err != TD_OK || !draft)
 		return err;
-	if (strcmp(st, "draft") != 0)
-		return refuse(
-			r, id,
-			"an issued invoice never changes: use a credit note");
 	params[0] = req_id(r, id);
 	params[1] = req_id(r, line);
 	err = req_query(r, sql_line_one, 2, params, old);
@@ -1932,17 +1948,16 @@ enum td_err invoices_line_delete(struct req *r)
 enum td_err invoices_delete(struct req *r)
 {
 	int64_t id = route_arg_int(&r->args, "id");
-	const char *st, *params[1];
+	const char *params[1];
 	PGresult *res;
 	enum td_err err;
+	bool draft;
 
-	err = lock_invoice(r, id, &st);
-	if (err != TD_OK)
+	err = lock_draft(
+		r, id, "an issued invoice is never deleted: use a credit note",
+		&draft);
+	if (err != TD_OK || !draft)
 		return err;
-	if (strcmp(st, "draft") != 0)
-		return refuse(
-			r, id,
-			"an issued invoice is never deleted: use a credit note");
 	params[0] = req_id(r, id);
 	err = req_query(r, sql_del_draft, 1, params, &res);
 	if (err != TD_OK)
