@@ -333,9 +333,22 @@ const char *db_text(const PGresult *res, int row, int col)
 	return PQgetvalue(res, row, col);
 }
 
+/*
+ * PostgreSQL sends integers as "-?[0-9]+"; up to 18 digits cannot
+ * overflow and are read here, anything longer (or odd) by strtoll.
+ */
 int64_t db_int(const PGresult *res, int row, int col)
 {
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	const char *s = PQgetvalue(res, row, col);
+	bool neg = *s == '-';
+	const char *digits = s + neg, *p = digits;
+	int64_t v = 0;
+
+	while (*p >= '0' && *p <= '9' && p - digits < 18)
+		v = v * 10 + (*p++ - '0');
+	if (*p >= '0' && *p <= '9')
+		return strtoll(s, NULL, 10);
+	return neg ? -v : v;
 }
 
 bool db_isnull(const PGresult *res, int row, int col)

@@ -120,6 +120,7 @@ struct node {
 	const char *text; /* TEXT: the bytes; others: the name */
 	size_t len;
 	const char *const *keys; /* the name split at dots; NULL for "." */
+	const size_t *keylens;	 /* their lengths */
 	size_t nkeys;
 	const char *indent; /* added to each line this node expands */
 	size_t nindent;
@@ -859,6 +860,7 @@ static void fill_keys(struct compiler *c, struct node *nd)
 {
 	struct arena *a = c->set->arena;
 	const char **keys;
+	size_t *lens;
 	const char *s = nd->text, *dot;
 	size_t n = nd->len, i, k;
 
@@ -870,14 +872,17 @@ static void fill_keys(struct compiler *c, struct node *nd)
 			nd->nkeys++;
 	}
 	keys = arena_alloc(a, nd->nkeys * sizeof(*keys));
+	lens = arena_alloc(a, nd->nkeys * sizeof(*lens));
 	for (i = 0; i < nd->nkeys; i++) {
 		dot = memchr(s, '.', n);
 		k = dot ? (size_t)(dot - s) : n;
 		keys[i] = arena_strndup(a, s, k);
+		lens[i] = k;
 		s += k + (dot ? 1 : 0);
 		n -= k + (dot ? 1 : 0);
 	}
 	nd->keys = keys;
+	nd->keylens = lens;
 }
 
 static void set_indent(struct compiler *c, struct node *nd, const char *s,
@@ -1217,6 +1222,23 @@ static size_t format_real(double d, char *buf, size_t cap)
 	return strlen(buf);
 }
 
+/* The decimal digits of v, written backwards from the end of buf. */
+static const char *format_int(json_int_t v, char *buf, size_t cap, size_t *n)
+{
+	char *d = buf + cap;
+	unsigned long long u =
+		v < 0 ? -(unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--d = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		*--d = '-';
+	*n = (size_t)(buf + cap - d);
+	return d;
+}
+
 static void emit_value(struct render *r, json_t *v, bool escape)
 {
 	char num[64];
@@ -1231,8 +1253,7 @@ static void emit_value(struct render *r, json_t *v, bool escape)
 		n = json_string_length(v);
 		break;
 	case JSON_INTEGER:
-		n = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-				     json_integer_value(v));
+		s = format_int(json_integer_value(v), num, sizeof(num), &n);
 		break;
 	case JSON_REAL:
 		n = format_real(json_real_value(v), num, sizeof(num));
@@ -1305,13 +1326,15 @@ static json_t *lookup(struct render *r, const struct node *nd,
 	for (f = ctx; f != NULL; f = f->up) {
 		r->steps++;
 		if (json_is_object(f->v)) {
-			v = json_object_get(f->v, nd->keys[0]);
+			v = json_object_getn(f->v, nd->keys[0], nd->keylens[0]);
 			if (v != NULL)
 				break;
 		}
 	}
 	for (i = 1; v != NULL && i < nd->nkeys; i++)
-		v = json_is_object(v) ? json_object_get(v, nd->keys[i]) : NULL;
+		v = json_is_object(v) ?
+			    json_object_getn(v, nd->keys[i], nd->keylens[i]) :
+			    NULL;
 	return v;
 }
 
@@ -1511,7 +1534,8 @@ enum td_err mustache_render(const struct mustache_set *set, const char *name,
 }
 
 enum td_err mustache_render_raw(const struct mustache_set *set,
-				const char *name, json_t *data, struct sbuf *out)
+				const char *name, json_t *data,
+				struct sbuf *out)
 {
 	return render(set, name, data, out, true);
 }

@@ -597,17 +597,21 @@ static const char *reason(int status)
  * The response as FastCGI STDOUT records written straight to the
  * connection, as few and as large as the protocol allows: libfcgi's own
  * stream would cut a page into 8 KB writes, each a system call here and a
- * read in nginx. FCGX_Finish_r still ends the stream and the request. A
- * client that went away (EPIPE, ECONNRESET) just stops the writing.
+ * read in nginx. The same write ends the stream and the request (an empty
+ * STDOUT record, then FCGI_END_REQUEST), so nginx wakes once for the
+ * whole response; libfcgi is told its streams are closed, and
+ * FCGX_Finish_r then only frees the request. A client that went away
+ * (EPIPE, ECONNRESET) just stops the writing.
  */
-#define FCGI_STDOUT_TYPE 6
-#define RECORD_MAX	 65535
-#define RECORDS_MAX	 32
+#define FCGI_STDOUT_TYPE      6
+#define FCGI_END_REQUEST_TYPE 3
+#define RECORD_MAX	      65535
+#define RECORDS_MAX	      32
 
-static void put_header(unsigned char h[8], int id, size_t len)
+static void put_header(unsigned char h[8], int type, int id, size_t len)
 {
 	h[0] = 1; /* FCGI_VERSION_1 */
-	h[1] = FCGI_STDOUT_TYPE;
+	h[1] = (unsigned char)type;
 	h[2] = (unsigned char)(id >> 8);
 	h[3] = (unsigned char)id;
 	h[4] = (unsigned char)(len >> 8);
@@ -642,12 +646,17 @@ static bool send_all(int fd, struct iovec *iov, size_t k)
 	return true;
 }
 
-/* The head, then the body, as records of at most RECORD_MAX bytes. */
+/*
+ * The head, then the body, as records of at most RECORD_MAX bytes, then
+ * the end of the stream and of the request.
+ */
 static void write_records(FCGX_Request *fr, const char *head, size_t nhead,
 			  const char *body, size_t nbody)
 {
+	/* An empty STDOUT record; FCGI_END_REQUEST, status 0, complete. */
+	unsigned char end[24] = { 0 };
 	unsigned char hdr[RECORDS_MAX][8];
-	struct iovec iov[2 * RECORDS_MAX];
+	struct iovec iov[2 * RECORDS_MAX + 1];
 	const char *seg[2] = { head, body };
 	size_t len[2] = { nhead, nbody }, off = 0, n, k = 0;
 	int s = 0;
@@ -659,7 +668,7 @@ static void write_records(FCGX_Request *fr, const char *head, size_t nhead,
 			continue;
 		}
 		n = len[s] - off < RECORD_MAX ? len[s] - off : RECORD_MAX;
-		put_header(hdr[k / 2], fr->requestId, n);
+		put_header(hdr[k / 2], FCGI_STDOUT_TYPE, fr->requestId, n);
 		iov[k] = (struct iovec){ hdr[k / 2], 8 };
 		iov[k + 1] = (struct iovec){ (void *)(seg[s] + off), n };
 		k += 2;
@@ -670,8 +679,14 @@ static void write_records(FCGX_Request *fr, const char *head, size_t nhead,
 			k = 0;
 		}
 	}
-	if (k > 0)
-		(void)send_all(fr->ipcFd, iov, k);
+	put_header(end, FCGI_STDOUT_TYPE, fr->requestId, 0);
+	put_header(end + 8, FCGI_END_REQUEST_TYPE, fr->requestId, 8);
+	iov[k++] = (struct iovec){ end, sizeof(end) };
+	if (!send_all(fr->ipcFd, iov, k))
+		return;
+	/* Both ended; nothing was written to stderr, which needs no end. */
+	fr->out->wasFCloseCalled = 1;
+	fr->err->wasFCloseCalled = 1;
 }
 
 static void write_response(struct req *r, FCGX_Request *fr)

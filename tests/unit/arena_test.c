@@ -17,6 +17,59 @@ static void count_cleanup(void *p)
 	cleanups += *(int *)p;
 }
 
+/* Byte by byte, the plain way: what sbuf_add_html must agree with. */
+static void escape_slowly(struct sbuf *sb, const char *s, size_t n)
+{
+	static const char *const names[] = { "&amp;", "&lt;", "&gt;", "&quot;",
+					     "&#39;" };
+	static const char set[] = "&<>\"'";
+	const char *hit;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		hit = s[i] != '\0' ? strchr(set, s[i]) : NULL;
+		if (hit != NULL)
+			sbuf_adds(sb, names[hit - set]);
+		else
+			sbuf_add(sb, s + i, 1);
+	}
+}
+
+/*
+ * sbuf_add_html agrees with the plain escape for a special byte at every
+ * place of texts of many lengths, next to UTF-8, bytes that differ from a
+ * special one by a bit, and an embedded NUL.
+ */
+static int escapes_like_slowly(struct arena *a)
+{
+	static const char specials[] = "&<>\"'";
+	static const char fillers[] = "a\xe2\x80\x94%.=;?\x00\x7f\xa6\xbc";
+	char text[41];
+	struct sbuf fast, slow;
+	size_t at, k, f, len;
+
+	for (f = 0; f < sizeof(fillers) - 1; f++) {
+		for (k = 0; k < 5; k++) {
+			for (at = 0; at < sizeof(text); at++) {
+				for (len = at + 1; len <= sizeof(text);
+				     len += 7) {
+					memset(text, fillers[f], sizeof(text));
+					text[at] = specials[k];
+					sbuf_init(&fast, a, 8);
+					sbuf_init(&slow, a, 8);
+					sbuf_add_html(&fast, text, len);
+					escape_slowly(&slow, text, len);
+					if (fast.len != slow.len ||
+					    memcmp(fast.buf, slow.buf,
+						   fast.len) != 0)
+						return 0;
+				}
+			}
+		}
+	}
+	return 1;
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -47,6 +100,8 @@ int main(void)
 	ok(!strcmp(sbuf_cstr(&sb),
 		   "&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&#39;s&lt;/a&gt;"),
 	   "sbuf_add_html escapes the five HTML metacharacters");
+	ok(escapes_like_slowly(a),
+	   "sbuf_add_html escapes a special byte at any place of a word alike");
 	sbuf_reset(&sb);
 	sbuf_addf(&sb, "%05.2f|%lld", 3.14159, 123456789012LL);
 	ok(!strcmp(sbuf_cstr(&sb), "03.14|123456789012"), "sbuf_addf formats");
