@@ -36,7 +36,7 @@ static const char sql_session[] =
 	" coalesce(u.time_zone, t.time_zone), 'HH24:MI'),"
 	" tm.banked_seconds, tm.paused_at IS NOT NULL,"
 	" coalesce((SELECT v.directory FROM tenant_versions v"
-	" WHERE v.tenant_id = s.tenant_id), 0)"
+	" WHERE v.tenant_id = s.tenant_id), 0), t.time_zone"
 	" FROM sessions s"
 	" JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
 	" JOIN tenants t ON t.id = s.tenant_id"
@@ -52,16 +52,16 @@ static const char sql_session_touch[] =
 	" AND id = $1";
 static const char sql_apikey[] =
 	"SELECT k.id, k.role, k.name, t.name, t.slug, t.currency,"
-	" k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'"
-	" FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+	" k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute',"
+	" t.time_zone FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
 	" WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
 static const char sql_apikey_touch[] =
 	"UPDATE api_keys SET last_used_at = now() WHERE tenant_id = app_tenant()"
 	" AND id = $1";
 static const char sql_agent[] =
 	"SELECT e.id, e.client_id, e.name, t.name, t.slug, t.currency,"
-	" e.last_used_at IS NULL OR e.last_used_at < now() - interval '1 minute'"
-	" FROM enrollment_tokens e JOIN tenants t ON t.id = e.tenant_id"
+	" e.last_used_at IS NULL OR e.last_used_at < now() - interval '1 minute',"
+	" t.time_zone FROM enrollment_tokens e JOIN tenants t ON t.id = e.tenant_id"
 	" JOIN clients c ON c.tenant_id = e.tenant_id AND c.id = e.client_id"
 	" WHERE e.token_hash = $1 AND e.revoked_at IS NULL"
 	" AND c.archived_at IS NULL AND c.merged_into IS NULL";
@@ -198,11 +198,14 @@ static void clear_session_cookie(struct req *r)
 				cookie_attrs(r, 0)));
 }
 
+/* The tenant's name, slug and currency from col on; its time zone last. */
 static void fill_tenant(struct auth *a, struct req *r, PGresult *res, int col)
 {
 	a->tenant_name = arena_strdup(r->arena, db_text(res, 0, col));
 	a->tenant_slug = arena_strdup(r->arena, db_text(res, 0, col + 1));
 	a->currency = arena_strdup(r->arena, db_text(res, 0, col + 2));
+	a->time_zone =
+		arena_strdup(r->arena, db_text(res, 0, PQnfields(res) - 1));
 }
 
 /* An enrollment token: Bearer tde_<tenant>_<token>, scoped to one client. */

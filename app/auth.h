@@ -47,6 +47,7 @@ struct auth {
 	const char *email; /* users only */
 	const char *tenant_name;
 	const char *tenant_slug;
+	const char *time_zone; /* the tenant's, for dates on its pages */
 	const char *currency;
 	const char *csrf; /* the session's CSRF token, or the anonymous one */
 	/* A session user's running timer (ticket id 0: none), for the nav. */

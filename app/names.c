@@ -57,7 +57,8 @@ static struct slot *find(const struct map *m, int64_t id)
 
 	if (m->cap == 0)
 		return NULL;
-	for (i = slot_of(m, id); m->slots[i].id != 0; i = (i + 1) & (m->cap - 1))
+	for (i = slot_of(m, id); m->slots[i].id != 0;
+	     i = (i + 1) & (m->cap - 1))
 		if (m->slots[i].id == id)
 			return &m->slots[i];
 	return NULL;
@@ -118,7 +119,7 @@ static void want(const struct map *m, const PGresult *res, int col,
 	int i, n = PQntuples(res);
 	int64_t id;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; col >= 0 && i < n; i++) {
 		if (PQgetisnull(res, i, col))
 			continue;
 		id = db_int(res, i, col);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -49,14 +50,23 @@
  * walk every ticket (two seconds at 1M tickets). A common word would
  * collect most tickets that way: LIST_WALK goes first.
  */
-#define LIST_COLUMNS                                                             \
-	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text," \
-	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type,"   \
-	" extract(epoch FROM now() - t.updated_at)::bigint,"                     \
-	" to_char(t.updated_at AT TIME ZONE 'UTC',"                              \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.source, t.board_rank,"            \
-	" sla_state(t::tickets), extract(epoch FROM"                             \
-	" sla_next_due(t::tickets) - now())::bigint,"
+/*
+ * The SLA state and next due time from the columns (sql/0028): the row
+ * forms, sla_state(t::tickets), copy each whole row to read eight columns.
+ */
+#define SLA_STATE                                                              \
+	"sla_state_of(t.sla_tier_id, t.first_response_at, t.closed_at,"        \
+	" t.sla_paused_at, t.response_due_at, t.resolution_due_at,"            \
+	" t.response_warn_at, t.resolution_warn_at)"
+#define SLA_NEXT                                                               \
+	"sla_next_due_of(t.first_response_at, t.closed_at, t.response_due_at," \
+	" t.resolution_due_at)"
+#define LIST_COLUMNS                                                                  \
+	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text,"      \
+	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type,"        \
+	" date_part('epoch', now() - t.updated_at)::int8,"                            \
+	" date_part('epoch', t.updated_at)::int8, t.source, t.board_rank, " SLA_STATE \
+	", date_part('epoch', " SLA_NEXT " - now())::int8,"
 /*
  * With search words the tickets come from a fenced subquery (OFFSET 0) of
  * the matching ids, so the planner sorts those few rows instead of walking
@@ -85,7 +95,7 @@
 							    here for all. */   \
 	" AND ($9::text IS NULL OR $9::text IS NOT NULL)"                      \
 	" AND ($13::text IS NULL OR t.queue = $13::text)"                      \
-	" AND ($14::text IS NULL OR sla_state(t::tickets) = $14::text)"
+	" AND ($14::text IS NULL OR " SLA_STATE " = $14::text)"
 /*
  * The two lists people open most — every open ticket, and their own —
  * have no optional filters: the absent ones are one-time checks, not ORs,
@@ -171,7 +181,7 @@
  * key is that time in microseconds (digits only, like every other key).
  */
 #define SLA_DUE                                                                \
-	"coalesce((extract(epoch FROM sla_next_due(t::tickets)) * 1000000)"    \
+	"coalesce((extract(epoch FROM " SLA_NEXT ") * 1000000)"                \
 	"::bigint, 9223372036854775807)"
 #define LIST_SLA(from, filters)                                                \
 	LIST_COLUMNS " " SLA_DUE "::text" from filters                         \
@@ -397,28 +407,68 @@ static json_t *json_from(const char *text)
 	return v != NULL ? v : json_array();
 }
 
+/*
+ * before, n and after as one string in the arena: the list's rough ages
+ * and due times, 50 of each a page, without printf's format parsing.
+ */
+static const char *count_text(struct req *r, const char *before, int64_t n,
+			      const char *after)
+{
+	char digits[24], *d = digits + sizeof(digits);
+	size_t nb = strlen(before), na = strlen(after), nd;
+	uint64_t u = n < 0 ? -(uint64_t)n : (uint64_t)n;
+	char *s;
+
+	do {
+		*--d = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (n < 0)
+		*--d = '-';
+	nd = (size_t)(digits + sizeof(digits) - d);
+	s = arena_alloc_raw(r->arena, nb + nd + na + 1);
+	memcpy(s, before, nb);
+	memcpy(s + nb, d, nd);
+	memcpy(s + nb + nd, after, na + 1);
+	return s;
+}
+
 /* "3m ago", "5h ago", "2d ago": the list only needs a rough age. */
 static const char *age_text(struct req *r, int64_t s)
 {
 	if (s < 60)
 		return "just now";
 	if (s < 3600)
-		return arena_printf(r->arena, "%" PRId64 "m ago", s / 60);
+		return count_text(r, "", s / 60, "m ago");
 	if (s < 86400)
-		return arena_printf(r->arena, "%" PRId64 "h ago", s / 3600);
-	return arena_printf(r->arena, "%" PRId64 "d ago", s / 86400);
+		return count_text(r, "", s / 3600, "h ago");
+	return count_text(r, "", s / 86400, "d ago");
 }
 
 /* "due in 2h", "overdue 3d": the list only needs a rough idea. */
 static const char *due_text(struct req *r, int64_t s)
 {
+	const char *when = s < 0 ? "overdue " : "due in ";
 	int64_t a = s < 0 ? -s : s;
-	const char *amount =
-		a < 3600  ? arena_printf(r->arena, "%" PRId64 "m", a / 60) :
-		a < 86400 ? arena_printf(r->arena, "%" PRId64 "h", a / 3600) :
-			    arena_printf(r->arena, "%" PRId64 "d", a / 86400);
 
-	return arena_join(r->arena, s < 0 ? "overdue " : "due in ", amount);
+	if (a < 3600)
+		return count_text(r, when, a / 60, "m");
+	if (a < 86400)
+		return count_text(r, when, a / 3600, "h");
+	return count_text(r, when, a / 86400, "d");
+}
+
+/* "2026-11-24T08:17:59Z" for a time in seconds since the epoch. */
+static const char *iso_utc(struct req *r, int64_t secs)
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	char *s = arena_alloc_raw(r->arena, 24);
+
+	gmtime_r(&t, &tm);
+	if (strftime(s, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		s[0] = '\0';
+	return s;
 }
 
 /* The badge of an SLA state (the colours the ticket page uses). */
@@ -497,7 +547,8 @@ static json_t *ticket_row(struct req *r, const PGresult *res, int i)
 	put(o, "tags", json_from(db_text(res, i, 9)));
 	put_text(o, "type", res, i, 10);
 	put(o, "updated", json_string_nocheck(age_text(r, db_int(res, i, 11))));
-	put_text(o, "updated_at", res, i, 12);
+	put(o, "updated_at",
+	    json_string_nocheck(iso_utc(r, db_int(res, i, 12))));
 	put_text(o, "source", res, i, 13);
 	put(o, "board_rank", json_real(strtod(db_text(res, i, 14), NULL)));
 	put_text(o, "sla_state", res, i, 15);

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "names.h"
 #include "notify.h"
 #include "req.h"
 #include "sbuf.h"
@@ -30,30 +31,28 @@
 
 #define CHOICES 500
 
-#define TS(col)                                                                \
-	" to_char(" col " AT TIME ZONE tz.time_zone, 'YYYY-MM-DD HH24:MI'),"
+/* $2 is the tenant's time zone (r->auth.time_zone): no join for it. */
+#define TS(col) " to_char(" col " AT TIME ZONE $2, 'YYYY-MM-DD HH24:MI'),"
 #define ISO(col)                                                               \
 	" to_char(" col                                                        \
 	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
 
-/* One ticket with the names it points at; see enum tcol. */
+/*
+ * One ticket; see enum tcol. The client's and the assignee's names come
+ * from names.c and the status label from ticketctx (both kept per worker),
+ * so the statement joins only the contact and the ticket merged into.
+ */
 static const char sql_ticket[] =
-	"SELECT t.id, t.number, t.subject, t.description, t.client_id, c.name,"
+	"SELECT t.id, t.number, t.subject, t.description, t.client_id, NULL,"
 	" t.contact_id, k.name, t.status, t.priority, t.type, t.assignee_id,"
-	" u.name, to_json(t.tags)::text,"
-	" to_char(t.due_at AT TIME ZONE tz.time_zone, 'YYYY-MM-DD')," TS(
+	" NULL, to_json(t.tags)::text,"
+	" to_char(t.due_at AT TIME ZONE $2, 'YYYY-MM-DD')," TS(
 		"t.created_at") TS("t.updated_at") TS("t.first_response_at")
-		TS("t.closed_at") " t.source, t.merged_into, m.number,"
-				  " t.closed_without_time, t.version, sl.label,"
-				  " to_char(t.created_at AT TIME ZONE 'UTC',"
-				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue"
-				  " FROM tickets t JOIN tenants tz ON tz.id = t.tenant_id"
-				  " JOIN clients c ON c.tenant_id = t.tenant_id AND c.id = t.client_id"
+		TS("t.closed_at") " t.source, t.merged_into, m.number, t.closed_without_time, t.version,"
+				  " NULL, to_char(t.created_at AT TIME ZONE 'UTC',"
+				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue FROM tickets t"
 				  " LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
-				  " LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.id = t.assignee_id"
 				  " LEFT JOIN tickets m ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
-				  " LEFT JOIN ticket_status_labels sl ON sl.tenant_id = t.tenant_id"
-				  " AND sl.status = t.status"
 				  " WHERE t.tenant_id = app_tenant() AND t.id = $1";
 
 enum tcol {
@@ -62,14 +61,14 @@ enum tcol {
 	T_SUBJECT,
 	T_DESCRIPTION,
 	T_CLIENT,
-	T_CLIENT_NAME,
+	T_CLIENT_NAME, /* NULL: names.c */
 	T_CONTACT,
 	T_CONTACT_NAME,
 	T_STATUS,
 	T_PRIORITY,
 	T_TYPE,
 	T_ASSIGNEE,
-	T_ASSIGNEE_NAME,
+	T_ASSIGNEE_NAME, /* NULL: names.c */
 	T_TAGS,
 	T_DUE,
 	T_CREATED,
@@ -81,7 +80,7 @@ enum tcol {
 	T_MERGED_NUMBER,
 	T_WITHOUT_TIME,
 	T_VERSION,
-	T_STATUS_LABEL,
+	T_STATUS_LABEL, /* NULL: ticketctx */
 	T_CREATED_ISO,
 	T_QUEUE,
 };
@@ -95,32 +94,24 @@ enum tcol {
 static const char sql_timeline[] =
 	"SELECT * FROM ("
 	"SELECT 'comment' AS kind, cm.id, cm.created_at AS at," TS("cm.created_at") ISO(
-		"cm.created_at") " coalesce(u.name, k.name, nullif(cm.author_label, ''), 'System'),"
+		"cm.created_at") " cm.author_user_id,"
+				 " coalesce(k.name, nullif(cm.author_label, ''), 'System'),"
 				 " cm.public, cm.body, cm.edited_at IS NOT NULL, NULL::text AS action,"
-				 " NULL::text AS before, NULL::text AS after"
-				 " FROM ticket_comments cm JOIN tenants tz ON tz.id = cm.tenant_id"
-				 " LEFT JOIN users u ON u.tenant_id = cm.tenant_id"
-				 " AND u.id = cm.author_user_id"
+				 " NULL::text AS before, NULL::text AS after FROM ticket_comments cm"
 				 " LEFT JOIN contacts k ON k.tenant_id = cm.tenant_id"
 				 " AND k.id = cm.author_contact_id"
 				 " WHERE cm.tenant_id = app_tenant() AND cm.ticket_id = $1"
 				 " UNION ALL "
 				 "SELECT 'event', a.id, a.at," TS("a.at") ISO(
-					 "a.at") " coalesce(u.name, a.actor), false, '', false, a.action,"
-						 " a.before::text, a.after::text"
-						 " FROM audit_log a JOIN tenants tz ON tz.id = a.tenant_id"
-						 " LEFT JOIN users u ON u.tenant_id = a.tenant_id"
-						 " AND u.id = a.actor_user_id"
-						 " WHERE a.tenant_id = app_tenant() AND a.object_type = 'ticket'"
-						 " AND a.object_id = $1"
+					 "a.at") " a.actor_user_id,"
+						 " a.actor, false, '', false, a.action, a.before::text, a.after::text"
+						 " FROM audit_log a WHERE a.tenant_id = app_tenant()"
+						 " AND a.object_type = 'ticket' AND a.object_id = $1"
 						 " UNION ALL "
 						 "SELECT 'attachment', f.id, f.created_at," TS(
 							 "f.created_at")
-							 ISO("f.created_at") " coalesce(u.name, 'System'), false, f.filename,"
-									     " false, NULL::text, f.size::text, NULL::text"
-									     " FROM ticket_attachments f JOIN tenants tz ON tz.id = f.tenant_id"
-									     " LEFT JOIN users u ON u.tenant_id = f.tenant_id"
-									     " AND u.id = f.uploaded_by"
+							 ISO("f.created_at") " f.uploaded_by, 'System', false, f.filename,"
+									     " false, NULL::text, f.size::text, NULL::text FROM ticket_attachments f"
 									     " WHERE f.tenant_id = app_tenant() AND f.ticket_id = $1"
 									     " AND f.comment_id IS NULL) x ORDER BY x.at, x.kind, x.id";
 static const char sql_attachments[] =
@@ -646,18 +637,19 @@ enum td_err tickets_create(struct req *r)
 /* ------------------------------------------------------------------ */
 /* The ticket page                                                      */
 
-static json_t *named(const PGresult *res, int id_col, int name_col)
+static json_t *named(const PGresult *res, int id_col, const char *name)
 {
 	if (db_isnull(res, 0, id_col))
 		return json_null();
 	return json_pack("{s:I, s:s}", "id", int_at(res, 0, id_col), "name",
-			 db_text(res, 0, name_col));
+			 name != NULL ? name : "");
 }
 
 /* The ticket as the API and the page see it; see sql_ticket. */
 static json_t *ticket_json(struct req *r, const PGresult *res)
 {
 	int64_t id = db_int(res, 0, T_ID), mid;
+	const char *client = names_client(db_int(res, 0, T_CLIENT));
 	enum ticket_status st =
 		ticketctx_status_parse(db_text(res, 0, T_STATUS));
 	int prio = (int)db_int(res, 0, T_PRIORITY);
@@ -666,9 +658,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 
 	if (st == TICKET_STATUS__MAX)
 		st = TICKET_NEW;
-	label = db_isnull(res, 0, T_STATUS_LABEL) ?
-			ticketctx_status_default(st) :
-			db_text(res, 0, T_STATUS_LABEL);
+	label = ticketctx_status_label(r, st);
 	if (!db_isnull(res, 0, T_MERGED_INTO)) {
 		mid = db_int(res, 0, T_MERGED_INTO);
 		merged = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)mid,
@@ -686,13 +676,15 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 	json_object_set_new(
 		t, "client",
 		json_pack("{s:I, s:s, s:s}", "id", int_at(res, 0, T_CLIENT),
-			  "name", db_text(res, 0, T_CLIENT_NAME), "url",
+			  "name", client != NULL ? client : "", "url",
 			  arena_printf(r->arena, "/clients/%" PRId64,
 				       db_int(res, 0, T_CLIENT))));
-	json_object_set_new(t, "contact",
-			    named(res, T_CONTACT, T_CONTACT_NAME));
-	json_object_set_new(t, "assignee",
-			    named(res, T_ASSIGNEE, T_ASSIGNEE_NAME));
+	json_object_set_new(
+		t, "contact",
+		named(res, T_CONTACT, db_text(res, 0, T_CONTACT_NAME)));
+	json_object_set_new(
+		t, "assignee",
+		named(res, T_ASSIGNEE, names_user(db_int(res, 0, T_ASSIGNEE))));
 	json_object_set_new(t, "status", json_string(ticketctx_status_key(st)));
 	json_object_set_new(t, "status_label", json_string(label));
 	json_object_set_new(t, "status_badge",
@@ -785,7 +777,8 @@ enum {
 	TL_AT_RAW,
 	TL_AT,
 	TL_AT_ISO,
-	TL_WHO,
+	TL_WHO_USER, /* the person's name comes from names.c */
+	TL_WHO,	     /* who, when not a person (or one no longer there) */
 	TL_PUBLIC,
 	TL_BODY,
 	TL_EDITED,
@@ -798,8 +791,9 @@ enum {
 static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 			    json_t *loose)
 {
-	const char *params[1] = { req_id(r, id) };
+	const char *params[2] = { req_id(r, id), r->auth.time_zone };
 	json_t *by_comment = json_object(), *item, *files;
+	const char *who;
 	PGresult *res, *att;
 	enum td_err err;
 	size_t k;
@@ -811,20 +805,26 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 	err = req_query(r, sql_attachments, 1, params, &att);
 	if (err != TD_OK)
 		return err;
-	err = req_query(r, sql_timeline, 1, params, &res);
+	err = req_query(r, sql_timeline, 2, params, &res);
+	if (err == TD_OK)
+		err = names_load(r, res, -1, TL_WHO_USER);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		comment = !strcmp(db_text(res, i, TL_KIND), "comment");
 		file = !strcmp(db_text(res, i, TL_KIND), "attachment");
-		item = json_pack(
-			"{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b}", "kind",
-			db_text(res, i, TL_KIND), "id", int_at(res, i, TL_ID),
-			"at", db_text(res, i, TL_AT), "at_iso",
-			db_text(res, i, TL_AT_ISO), "who",
-			db_text(res, i, TL_WHO), "is_comment", comment,
-			"is_attachment", file, "is_event", !comment && !file);
+		who = db_isnull(res, i, TL_WHO_USER) ?
+			      NULL :
+			      names_user(db_int(res, i, TL_WHO_USER));
+		item = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b}",
+				 "kind", db_text(res, i, TL_KIND), "id",
+				 int_at(res, i, TL_ID), "at",
+				 db_text(res, i, TL_AT), "at_iso",
+				 db_text(res, i, TL_AT_ISO), "who",
+				 who != NULL ? who : db_text(res, i, TL_WHO),
+				 "is_comment", comment, "is_attachment", file,
+				 "is_event", !comment && !file);
 		if (file) {
 			/* A file attached without a comment: its own item. */
 			json_object_set_new(
@@ -900,20 +900,20 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 /* The ticket's row (TD_ENOENT if none). */
 static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 {
-	const char *params[1] = { req_id(r, id) };
-	enum td_err err = req_query(r, sql_ticket, 1, params, res);
+	const char *params[2] = { req_id(r, id), r->auth.time_zone };
+	enum td_err err = req_query(r, sql_ticket, 2, params, res);
 
 	if (err != TD_OK)
 		return err;
 	if (PQntuples(*res) != 1)
 		return req_fail(r, TD_ENOENT, "no ticket %" PRId64, id);
-	return TD_OK;
+	return names_load(r, *res, T_CLIENT, T_ASSIGNEE);
 }
 
 /* The whole ticket page: header, timeline, reply and edit forms. */
 static enum td_err show_page(struct req *r, int64_t id)
 {
-	const char *params[1];
+	const char *params[2];
 	struct ticket_choices c;
 	enum ticket_status status;
 	int64_t number;
@@ -927,9 +927,10 @@ static enum td_err show_page(struct req *r, int64_t id)
 	 * PostgreSQL at once; the client's follow once the row names it.
 	 */
 	params[0] = req_id(r, id);
-	req_want(r, sql_ticket, 1, params);
+	params[1] = r->auth.time_zone;
+	req_want(r, sql_ticket, 2, params);
 	req_want(r, sql_attachments, 1, params);
-	req_want(r, sql_timeline, 1, params);
+	req_want(r, sql_timeline, 2, params);
 	sla_ticket_want(r, id);
 	timers_ticket_want(r, id);
 	err = req_fetch_wanted(r);
@@ -944,6 +945,20 @@ static enum td_err show_page(struct req *r, int64_t id)
 		return err;
 	number = db_int(res, 0, T_NUMBER);
 	status = ticketctx_status_parse(db_text(res, 0, T_STATUS));
+	prio = (int)db_int(res, 0, T_PRIORITY);
+	/* The page's choices first: they bring the status names along. */
+	if (!r->want_json) {
+		err = ticketctx_choices(r,
+					db_isnull(res, 0, T_ASSIGNEE) ?
+						0 :
+						db_int(res, 0, T_ASSIGNEE),
+					db_text(res, 0, T_QUEUE), false, &c);
+		json_object_set_new(v, "users", c.users);
+		json_object_set_new(v, "queues", c.queues);
+		json_decref(c.views);
+		if (err != TD_OK)
+			return err;
+	}
 	t = ticket_json(r, res);
 	json_object_set_new(v, "ticket", t);
 	err = sla_ticket_json(r, id, t);
@@ -970,16 +985,6 @@ static enum td_err show_page(struct req *r, int64_t id)
 	json_object_set(v, "time_entries", json_object_get(t, "time_entries"));
 	if (r->want_json)
 		return TD_OK;
-	prio = (int)db_int(res, 0, T_PRIORITY);
-	err = ticketctx_choices(
-		r,
-		db_isnull(res, 0, T_ASSIGNEE) ? 0 : db_int(res, 0, T_ASSIGNEE),
-		db_text(res, 0, T_QUEUE), false, &c);
-	json_object_set_new(v, "users", c.users);
-	json_object_set_new(v, "queues", c.queues);
-	json_decref(c.views);
-	if (err != TD_OK)
-		return err;
 	json_object_set_new(v, "statuses", status_choices(r, status));
 	json_object_set_new(v, "priorities", priority_choices(prio));
 	json_object_set_new(
