@@ -54,6 +54,7 @@ static const char usage[] =
 	"  billing-run     invoice every contract period that has come, once\n"
 	"                  (daily by tallydesk-billing-run.timer) [--date D]\n"
 	"                  [--client ID] [--dry-run: print, write nothing]\n"
+	"                  [--jobs N: worker processes, default 2]\n"
 	"  version         print the version\n"
 	"  help            print this help\n"
 	"\n"

@@ -306,6 +306,9 @@ def test_f_kill_9_mid_run_then_rerun_bills_each_once(book):
         time.sleep(0.01)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
+    deadline = time.time() + 10  # a statement under way commits, whole
+    while batch_backends(book) and time.time() < deadline:
+        time.sleep(0.05)
     killed_at = book.q("SELECT count(*) FROM invoices")[0][0]
     assert 20 <= killed_at < 2 * n, f"the run was not killed mid-way ({killed_at})"
     out = book.run("--date", "2026-12-01").stdout
@@ -694,3 +697,161 @@ def test_dry_run_of_missed_periods_totals_what_the_run_bills(book):
     assert "3 invoices would be created, total 172.50" in dry, dry
     real = book.run("--date", "2026-12-01").stdout
     assert "3 invoices created, total 172.50" in real, real
+
+
+# --- Two worker processes (--jobs, sql/0026) -------------------------------
+
+def many_clients(book, n):
+    """n pay-as-you-go clients from 1 November (£20 a month, 3 endpoints at
+    £15, 45 minutes at £95 in November): two periods each by 1 December."""
+    cids = [r[0] for r in book.q(
+        "INSERT INTO clients (tenant_id, name) SELECT %s, 'Many ' || g FROM generate_series(1, %s) g"
+        " RETURNING id", (book.tid, n))]
+    book.q("INSERT INTO contracts (tenant_id, client_id, name, type, starts_on, hourly_rate, flat_fee)"
+           " SELECT %s, c, 'PAYG', 'pay_as_you_go', '2026-11-01', 95, 20 FROM unnest(%s::bigint[]) c",
+           (book.tid, cids))
+    book.q("INSERT INTO contract_lines (tenant_id, contract_id, description, quantity_source, unit_price)"
+           " SELECT tenant_id, id, 'Endpoints', 'assets', 15 FROM contracts WHERE tenant_id = %s",
+           (book.tid,))
+    book.q("INSERT INTO asset_history (tenant_id, asset_id, client_id, kind, category, counts, valid)"
+           " SELECT %s, 200000 + c * 10 + g, c, 'workstation', '', true, tstzrange('2026-10-01', NULL)"
+           " FROM unnest(%s::bigint[]) c, generate_series(1, 3) g", (book.tid, cids))
+    book.q("INSERT INTO tickets (tenant_id, number, subject, client_id)"
+           " SELECT %s, 7000 + row_number() OVER (), 'Work', c FROM unnest(%s::bigint[]) c",
+           (book.tid, cids))
+    book.q("INSERT INTO time_entries (tenant_id, ticket_id, client_id, user_id, started_at, minutes, kind)"
+           " SELECT t.tenant_id, t.id, t.client_id, %s, '2026-11-10 10:00+00', 45, 'billable'"
+           " FROM tickets t WHERE t.tenant_id = %s", (book.tess, book.tid))
+    return cids
+
+
+def billed_total(book):
+    return book.q("SELECT coalesce(sum(t.total), 0) FROM invoices i"
+                  " JOIN invoice_totals t ON t.invoice_id = i.id WHERE i.tenant_id = %s",
+                  (book.tid,))[0][0]
+
+
+def batch_backends(book):
+    """Server sessions of billing-runs (the parent's and its workers')."""
+    return book.q("SELECT count(*) FROM pg_stat_activity"
+                  " WHERE application_name = 'tallydesk billing-run'")[0][0]
+
+
+def test_two_jobs_bill_each_period_once_and_the_summary_adds_up(book):
+    n = 90
+    many_clients(book, n)
+    dry = book.run("--date", "2026-12-01", "--dry-run", "--jobs", "2").stdout
+    # every client's preview printed once, whole, whichever worker made it
+    assert len(re.findall(r"^Many \d+: PAYG, period from 2026-12-01", dry, re.M)) == n, dry
+    assert f"dry run: {n} clients, {2 * n} invoices would be created" in dry
+    r = book.run("--date", "2026-12-01", "--jobs", "2")
+    total = billed_total(book)
+    # Nov: £20 in advance; Dec: £20 + 3 × £15 + 0.75 h × £95 = £136.25
+    assert total == n * (D("20.00") + D("136.25"))
+    assert f"billing-run: {n} clients, {2 * n} invoices created, total {total:,}" in r.stdout, r.stdout
+    assert "would be created, total " + f"{total:,}" in dry
+    per = book.q("SELECT count(*) FROM invoices WHERE tenant_id = %s GROUP BY contract_id, period_to",
+                 (book.tid,))
+    assert len(per) == 2 * n and all(c == 1 for (c,) in per)
+    assert book.q("SELECT count(*), count(DISTINCT entry_id) FROM invoice_line_entries") == [(n, n)]
+    assert book.q("SELECT count(*) FROM time_entries WHERE tenant_id = %s AND invoice_line_id IS NULL",
+                  (book.tid,)) == [(0,)]
+    again = book.run("--date", "2026-12-01", "--jobs", "2").stdout
+    assert "0 clients, 0 invoices created" in again, again
+    assert batch_backends(book) == 0  # the workers' sessions are gone too
+
+
+def test_progress_is_logged_without_a_terminal(book):
+    """Under systemd (no terminal) a log line per 1,000 clients, counted
+    across the workers, and no progress bar."""
+    many_clients(book, 1100)
+    r = book.run("--date", "2026-12-01", "--jobs", "3")
+    assert "1100 clients, 2200 invoices created" in r.stdout, r.stdout
+    logged = re.findall(r"billing-run: (\d+)/1100 clients, (\d+) invoices", r.stderr)
+    assert logged == [("1000", "2000")], r.stderr
+    assert "\r" not in r.stderr
+    assert "failed" not in r.stdout + r.stderr
+
+
+def test_failed_client_in_a_parallel_run_is_named_and_others_bill(book):
+    cids = many_clients(book, 60)
+    bad = cids[37]
+    book.q("CREATE FUNCTION fail_bad() RETURNS trigger LANGUAGE plpgsql AS $$"
+           " BEGIN IF NEW.client_id = %s THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$"
+           % int(bad))
+    book.q("CREATE TRIGGER fail_bad BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION fail_bad()")
+    r = book.run("--date", "2026-12-01", "--jobs", "2", ok=False)
+    assert r.returncode == 1
+    assert "60 clients, 118 invoices created" in r.stdout, r.stdout
+    assert f"1 client failed (see the log), the others were billed: client {bad}" in r.stdout
+    assert f"client {bad}" in r.stderr and "boom" in r.stderr
+    assert book.invoices(bad) == []
+    book.q("DROP TRIGGER fail_bad ON invoices")
+    again = book.run("--date", "2026-12-01", "--jobs", "2").stdout
+    assert "1 client, 2 invoices created" in again, again
+
+
+def test_killed_parallel_run_resumes_and_bills_each_once(book):
+    n = 400
+    many_clients(book, n)
+    p = subprocess.Popen([BIN, "--config", book.app.conf, "billing-run", "--date", "2026-12-01",
+                          "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if book.q("SELECT count(*) FROM invoices")[0][0] >= 40:
+            break
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    # the workers die with their parent; each client they were writing
+    # is one statement, committed whole or not at all
+    deadline = time.time() + 10
+    while batch_backends(book) and time.time() < deadline:
+        time.sleep(0.05)
+    assert batch_backends(book) == 0
+    killed_at = book.q("SELECT count(*) FROM invoices")[0][0]
+    assert 40 <= killed_at < 2 * n, f"the run was not killed mid-way ({killed_at})"
+    # no client half-billed: its two periods came in one transaction
+    assert book.q("SELECT count(*) FROM contracts k WHERE k.tenant_id = %s AND"
+                  " (SELECT count(*) FROM invoices i WHERE i.contract_id = k.id) = 1",
+                  (book.tid,)) == [(0,)]
+    out = book.run("--date", "2026-12-01", "--jobs", "2").stdout
+    assert f"{2 * n - killed_at} invoices created" in out, (killed_at, out)
+    per = book.q("SELECT count(*) FROM invoices GROUP BY contract_id, period_to")
+    assert len(per) == 2 * n and all(c == 1 for (c,) in per)
+    assert book.q("SELECT count(*), count(DISTINCT entry_id) FROM invoice_line_entries") == [(n, n)]
+    assert billed_total(book) == n * (D("20.00") + D("136.25"))
+
+
+def test_second_run_during_a_parallel_run_does_nothing(book):
+    n = 150
+    many_clients(book, n)
+    # each invoice takes 50 ms: the parallel run lasts ~7 s, the second
+    # run tries the lock for 3 s
+    book.q("CREATE FUNCTION slow_invoice() RETURNS trigger LANGUAGE plpgsql AS $$"
+           " BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$")
+    book.q("CREATE TRIGGER slow_invoice BEFORE INSERT ON invoices"
+           " FOR EACH ROW EXECUTE FUNCTION slow_invoice()")
+    first = subprocess.Popen([BIN, "--config", book.app.conf, "billing-run", "--date", "2026-12-01",
+                              "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and book.q("SELECT count(*) FROM invoices")[0][0] < 10:
+        time.sleep(0.01)
+    second = book.run("--date", "2026-12-01", "--jobs", "2")
+    assert "another run holds the lock; nothing to do" in second.stdout, second.stdout
+    assert first.poll() is None, "the first run ended before the second gave up"
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    assert f"{n} clients, {2 * n} invoices created" in out, out
+    per = book.q("SELECT count(*) FROM invoices GROUP BY contract_id, period_to")
+    assert len(per) == 2 * n and all(c == 1 for (c,) in per)
+
+
+def test_jobs_option_is_checked(book):
+    for bad in ("0", "17", "two", ""):
+        r = book.run("--jobs", bad, ok=False)
+        assert r.returncode == 2 and "--jobs" in r.stderr, (bad, r.stderr)
+    cid = book.client()
+    book.contract(cid, "per_asset", "2026-11-01", flat_fee="10.00")
+    r = book.run("--date", "2026-11-01", "--jobs", "1")
+    assert "1 client, 1 invoice created" in r.stdout, r.stdout
