@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "audit.h"
 #include "auth.h"
+#include "billingpanels.h"
 #include "clientctx.h"
 #include "clients.h"
 #include "contracts.h"
@@ -1832,6 +1833,9 @@ enum td_err clients_show(struct req *r)
 	}
 	/* The client's contracts and its block status (contracts.c). */
 	err = contracts_client_json(r, id, req_view(r));
+	/* Month-to-date billing and last invoices, managers only. */
+	if (err == TD_OK)
+		err = billingpanels_client(r, id, req_view(r));
 	if (err != TD_OK)
 		return err;
 	page(r, c.name, "clients/show");

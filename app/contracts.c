@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "audit.h"
 #include "auth.h"
+#include "billingpanels.h"
 #include "clientctx.h"
 #include "contracts.h"
 #include "contractutil.h"
@@ -1534,6 +1535,8 @@ enum td_err contractutil_show_page(struct req *r, int64_t id)
 	c = contract_json(r, res, 0);
 	json_object_set_new(v, "contract", c);
 	err = contractutil_lines_json(r, id, db_int(res, 0, K_CLIENT_ID), c);
+	if (err == TD_OK)
+		err = billingpanels_terms(r, id, c);
 	if (err != TD_OK)
 		return err;
 	/* The block as it stands today, when this is the contract in force. */
