@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "billingpanels.h"
 #include "db.h"
+#include "invoices.h"
 #include "money.h"
 #include "req.h"
 #include "banned.h"
@@ -71,26 +72,9 @@ static const char sql_terms[] =
 	" changed_by, changes::text"
 	" FROM contract_terms_changes($1::bigint)";
 
-static const char *const statuses[] = { "draft",       "issued", "sent",
-					"partly_paid", "paid",	 "overdue",
-					"void",	       NULL };
-static const char *const status_labels[] = { "Draft",	    "Issued", "Sent",
-					     "Partly paid", "Paid",   "Overdue",
-					     "Void",	    NULL };
-
 static bool is_manager(const struct req *r)
 {
 	return (r->auth.role & (ROLE_MANAGER | ROLE_ADMIN)) != 0;
-}
-
-static const char *status_label(const char *status)
-{
-	int i;
-
-	for (i = 0; statuses[i] != NULL; i++)
-		if (!strcmp(statuses[i], status))
-			return status_labels[i];
-	return status;
 }
 
 /* JSON text from PostgreSQL, or an empty array if unreadable. */
@@ -143,9 +127,10 @@ enum td_err billingpanels_client(struct req *r, int64_t client_id, json_t *into)
 			json_string(arena_printf(
 				r->arena, "/invoices/%" JSON_INTEGER_FORMAT,
 				json_integer_value(json_object_get(o, "id")))));
-		json_object_set_new(o, "status_label",
-				    json_string(status_label(json_string_value(
-					    json_object_get(o, "status")))));
+		json_object_set_new(
+			o, "status_label",
+			json_string(invoices_status_label(json_string_value(
+				json_object_get(o, "status")))));
 		add_display(r, o, "total");
 		add_display(r, o, "balance");
 	}

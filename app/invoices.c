@@ -303,7 +303,7 @@ static int index_of(const char *const *list, const char *s)
 	return -1;
 }
 
-static const char *label_of(const char *status)
+const char *invoices_status_label(const char *status)
 {
 	int i = index_of(statuses, status);
 
@@ -417,20 +417,21 @@ static json_t *invoice_json(struct req *r, const PGresult *res, int i)
 	json_t *o;
 	const char *shown = db_text(res, i, I_SHOWN);
 
-	o = json_pack(
-		"{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s,"
-		" s:s, s:s, s:b, s:I}",
-		"id", (json_int_t)db_int(res, i, I_ID), "number",
-		db_text(res, i, I_NUMBER), "status", db_text(res, i, I_STATUS),
-		"status_shown", shown, "status_label", label_of(shown),
-		"overdue", db_bool(res, i, I_OVERDUE), "client_id",
-		(json_int_t)db_int(res, i, I_CLIENT_ID), "client_name",
-		db_text(res, i, I_CLIENT), "issued_on",
-		db_text(res, i, I_ISSUED), "due_on", db_text(res, i, I_DUE),
-		"period_from", db_text(res, i, I_FROM), "period_to",
-		db_text(res, i, I_TO), "is_draft",
-		!strcmp(db_text(res, i, I_STATUS), "draft"), "days_late",
-		(json_int_t)db_int(res, i, I_LATE));
+	o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s,"
+		      " s:s, s:s, s:b, s:I}",
+		      "id", (json_int_t)db_int(res, i, I_ID), "number",
+		      db_text(res, i, I_NUMBER), "status",
+		      db_text(res, i, I_STATUS), "status_shown", shown,
+		      "status_label", invoices_status_label(shown), "overdue",
+		      db_bool(res, i, I_OVERDUE), "client_id",
+		      (json_int_t)db_int(res, i, I_CLIENT_ID), "client_name",
+		      db_text(res, i, I_CLIENT), "issued_on",
+		      db_text(res, i, I_ISSUED), "due_on",
+		      db_text(res, i, I_DUE), "period_from",
+		      db_text(res, i, I_FROM), "period_to",
+		      db_text(res, i, I_TO), "is_draft",
+		      !strcmp(db_text(res, i, I_STATUS), "draft"), "days_late",
+		      (json_int_t)db_int(res, i, I_LATE));
 	json_object_set_new(o, "currency",
 			    json_string(db_text(res, i, I_CURRENCY)));
 	json_object_set_new(

@@ -9,6 +9,9 @@
 struct req;
 
 /* GET /invoices?status=&client_id=&period=YYYY-MM&overdue=1 — 400. */
+/* "Partly paid" for "partly_paid"; an unknown status as it is. */
+const char *invoices_status_label(const char *status);
+
 enum td_err invoices_list(struct req *r);
 /* GET /invoices.csv and /invoices/lines.csv (same filters) — 400. */
 enum td_err invoices_csv(struct req *r);
