@@ -36,11 +36,7 @@
 	" coalesce(i.due_on::text, ''), coalesce(i.period_from::text, ''),"    \
 	" coalesce(i.period_to::text, ''), t.subtotal::text, t.tax::text,"     \
 	" t.total::text, t.credited::text, t.paid::text, t.balance::text,"     \
-	" CASE WHEN i.status IN ('draft', 'void') THEN i.status"               \
-	"  WHEN t.balance <= 0 THEN 'paid'"                                    \
-	"  WHEN i.due_on < d.today THEN 'overdue'"                             \
-	"  WHEN t.paid > 0 OR t.credited > 0 THEN 'partly_paid'"               \
-	"  ELSE i.status END AS shown,"                                        \
+	" " INVOICE_SHOWN_STATUS " AS shown,"                                  \
 	" i.status IN ('issued', 'sent') AND t.balance > 0"                    \
 	"  AND i.due_on < d.today AS overdue,"                                 \
 	" i.currency, i.contract_id, greatest(d.today - i.due_on, 0) AS late"  \

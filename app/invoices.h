@@ -9,6 +9,18 @@
 struct req;
 
 /* GET /invoices?status=&client_id=&period=YYYY-MM&overdue=1 — 400. */
+/*
+ * The status an invoice shows (SQL over invoices i, invoice_totals t and a
+ * row d with the tenant's today): its own when draft or void, else paid,
+ * overdue or partly paid as its balance and due date say.
+ */
+#define INVOICE_SHOWN_STATUS                                                   \
+	"CASE WHEN i.status IN ('draft', 'void') THEN i.status"                \
+	" WHEN t.balance <= 0 THEN 'paid'"                                     \
+	" WHEN i.due_on < d.today THEN 'overdue'"                              \
+	" WHEN t.paid > 0 OR t.credited > 0 THEN 'partly_paid'"                \
+	" ELSE i.status END"
+
 /* "Partly paid" for "partly_paid"; an unknown status as it is. */
 const char *invoices_status_label(const char *status);
 
