@@ -198,14 +198,14 @@ static void clear_session_cookie(struct req *r)
 				cookie_attrs(r, 0)));
 }
 
-/* The tenant's name, slug and currency from col on; its time zone last. */
-static void fill_tenant(struct auth *a, struct req *r, PGresult *res, int col)
+/* The tenant's name, slug and currency from col on, its time zone at tz. */
+static void fill_tenant(struct auth *a, struct req *r, PGresult *res, int col,
+			int tz)
 {
 	a->tenant_name = arena_strdup(r->arena, db_text(res, 0, col));
 	a->tenant_slug = arena_strdup(r->arena, db_text(res, 0, col + 1));
 	a->currency = arena_strdup(r->arena, db_text(res, 0, col + 2));
-	a->time_zone =
-		arena_strdup(r->arena, db_text(res, 0, PQnfields(res) - 1));
+	a->time_zone = arena_strdup(r->arena, db_text(res, 0, tz));
 }
 
 /* An enrollment token: Bearer tde_<tenant>_<token>, scoped to one client. */
@@ -237,7 +237,7 @@ static enum td_err agent(struct req *r, const char *header)
 	a->role = ROLE_AGENT;
 	a->role_name = "agent";
 	a->name = arena_strdup(r->arena, db_text(res, 0, 2));
-	fill_tenant(a, r, res, 3);
+	fill_tenant(a, r, res, 3, 7);
 	if (!strcmp(db_text(res, 0, 6), "t")) {
 		params[0] = arena_printf(r->arena, "%" PRId64, a->apikey_id);
 		return req_query(r, sql_agent_touch, 1, params, NULL);
@@ -278,7 +278,7 @@ static enum td_err bearer(struct req *r, const char *header)
 	a->role = auth_role_parse(db_text(res, 0, 1));
 	a->role_name = auth_role_name(a->role);
 	a->name = arena_strdup(r->arena, db_text(res, 0, 2));
-	fill_tenant(a, r, res, 3);
+	fill_tenant(a, r, res, 3, 7);
 	if (!strcmp(db_text(res, 0, 6), "t")) {
 		params[0] = arena_printf(r->arena, "%" PRId64, a->apikey_id);
 		return req_query(r, sql_apikey_touch, 1, params, NULL);
@@ -320,7 +320,7 @@ static enum td_err session(struct req *r, const char *cookie)
 	a->role_name = auth_role_name(a->role);
 	a->name = arena_strdup(r->arena, db_text(res, 0, 5));
 	a->email = arena_strdup(r->arena, db_text(res, 0, 6));
-	fill_tenant(a, r, res, 7);
+	fill_tenant(a, r, res, 7, 18);
 	if (!db_isnull(res, 0, 11)) {
 		a->timer_ticket_id = db_int(res, 0, 11);
 		a->timer_ticket_number = db_int(res, 0, 12);
