@@ -68,8 +68,6 @@ static const char sql_agent[] =
 static const char sql_agent_touch[] =
 	"UPDATE enrollment_tokens SET last_used_at = now()"
 	" WHERE tenant_id = app_tenant() AND id = $1";
-static const char sql_no_tenant[] =
-	"SELECT set_config('app.tenant_id', '', true)";
 static const char sql_session_new[] =
 	"INSERT INTO sessions (tenant_id, user_id, token_hash, csrf_token,"
 	" mfa_pending, expires_at, ip, user_agent)"
@@ -308,7 +306,11 @@ static enum td_err session(struct req *r, const char *cookie)
 	if (PQntuples(res) != 1) {
 		/* Expired, logged out or deactivated: continue as nobody. */
 		clear_session_cookie(r);
-		return req_query(r, sql_no_tenant, 0, NULL, NULL);
+		err = db_tx_unbind(r->db, r->arena);
+		if (err != TD_OK)
+			return req_fail(r, err, "query failed: %s",
+					r->db->errmsg);
+		return TD_OK;
 	}
 	a->kind =
 		!strcmp(db_text(res, 0, 2), "t") ? AUTH_MFA_PENDING : AUTH_USER;

@@ -116,37 +116,47 @@ static const char sql_client_contracts[] =
 	"SELECT " CONTRACT_COLS CONTRACT_FROM
 	" WHERE c.tenant_id = app_tenant() AND c.client_id = $1"
 	" ORDER BY c.starts_on DESC, c.id DESC LIMIT 50";
-/* The contract in force today for a client (dates, not voided). */
-static const char sql_active[] =
-	"SELECT c.id, c.type FROM contracts c JOIN tenants t"
-	" ON t.id = c.tenant_id WHERE c.tenant_id = app_tenant()"
-	" AND c.client_id = $1 AND c.state <> 'voided'"
-	" AND c.starts_on <= " TODAY
-	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")";
+/*
+ * The contract in force today for a client (dates, not voided): CLIENT is
+ * the client's id as SQL, $1 or the client of a ticket.
+ */
+#define SQL_ACTIVE(CLIENT)                                                     \
+	"SELECT c.id, c.type FROM contracts c JOIN tenants t"                  \
+	" ON t.id = c.tenant_id WHERE c.tenant_id = app_tenant()"              \
+	" AND c.client_id = " CLIENT " AND c.state <> 'voided'"                \
+	" AND c.starts_on <= " TODAY                                           \
+	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"
 /*
  * The block of the contract in force today, its current cycle as [from,
  * to) dates and last day, and the instants that cycle and (for rollover)
  * the one before start and end in the tenant's zone — instants, so the
  * time query compares plain parameters and stays on its index.
  */
-static const char sql_block[] =
-	"SELECT c.id, c.name, c.block_minutes, c.block_rollover,"
-	" c.rollover_cap_minutes, c.billing_frequency,"
-	" lower(cy.r)::text, upper(cy.r)::text, (upper(cy.r) - 1)::text,"
-	" lower(cy.r)::timestamp AT TIME ZONE t.time_zone,"
-	" upper(cy.r)::timestamp AT TIME ZONE t.time_zone,"
-	" lower(pc.r)::timestamp AT TIME ZONE t.time_zone,"
-	" upper(pc.r)::timestamp AT TIME ZONE t.time_zone"
-	" FROM contracts c JOIN tenants t ON t.id = c.tenant_id,"
-	" LATERAL (SELECT contract_cycle(c.starts_on, c.ends_on,"
-	" c.billing_frequency, c.billing_day, " TODAY ") AS r) cy,"
-	" LATERAL (SELECT CASE WHEN lower(cy.r) > c.starts_on THEN"
-	" contract_cycle(c.starts_on, c.ends_on, c.billing_frequency,"
-	" c.billing_day, lower(cy.r) - 1) END AS r) pc"
-	" WHERE c.tenant_id = app_tenant() AND c.client_id = $1"
-	" AND c.state <> 'voided' AND c.block_minutes IS NOT NULL"
-	" AND c.starts_on <= " TODAY
-	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")";
+#define SQL_BLOCK(CLIENT)                                                      \
+	"SELECT c.id, c.name, c.block_minutes, c.block_rollover,"              \
+	" c.rollover_cap_minutes, c.billing_frequency,"                        \
+	" lower(cy.r)::text, upper(cy.r)::text, (upper(cy.r) - 1)::text,"      \
+	" lower(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
+	" upper(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
+	" lower(pc.r)::timestamp AT TIME ZONE t.time_zone,"                    \
+	" upper(pc.r)::timestamp AT TIME ZONE t.time_zone"                     \
+	" FROM contracts c JOIN tenants t ON t.id = c.tenant_id,"              \
+	" LATERAL (SELECT contract_cycle(c.starts_on, c.ends_on,"              \
+	" c.billing_frequency, c.billing_day, " TODAY ") AS r) cy,"            \
+	" LATERAL (SELECT CASE WHEN lower(cy.r) > c.starts_on THEN"            \
+	" contract_cycle(c.starts_on, c.ends_on, c.billing_frequency,"         \
+	" c.billing_day, lower(cy.r) - 1) END AS r) pc"                        \
+	" WHERE c.tenant_id = app_tenant() AND c.client_id = " CLIENT          \
+	" AND c.state <> 'voided' AND c.block_minutes IS NOT NULL"             \
+	" AND c.starts_on <= " TODAY                                           \
+	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"
+#define TICKET_CLIENT                                                          \
+	"(SELECT k.client_id FROM tickets k WHERE k.tenant_id = app_tenant()"  \
+	" AND k.id = $1)"
+static const char sql_active[] = SQL_ACTIVE("$1");
+static const char sql_block[] = SQL_BLOCK("$1");
+static const char sql_active_ticket[] = SQL_ACTIVE(TICKET_CLIENT);
+static const char sql_block_ticket[] = SQL_BLOCK(TICKET_CLIENT);
 static const char sql_client_ok[] =
 	"SELECT name, archived_at IS NOT NULL OR merged_into IS NOT NULL"
 	" FROM clients WHERE tenant_id = app_tenant() AND id = $1";
@@ -329,6 +339,23 @@ void contracts_client_want(struct req *r, int64_t client_id)
 
 	req_want(r, sql_block, 1, params);
 	req_want(r, sql_active, 1, params);
+}
+
+void contracts_ticket_want(struct req *r, int64_t ticket_id)
+{
+	const char *params[1] = { req_id(r, ticket_id) };
+
+	req_want(r, sql_block_ticket, 1, params);
+	req_want(r, sql_active_ticket, 1, params);
+}
+
+void contracts_ticket_known(struct req *r, int64_t ticket_id, int64_t client_id)
+{
+	const char *ticket[1] = { req_id(r, ticket_id) },
+		   *client[1] = { req_id(r, client_id) };
+
+	req_wanted_alias(r, sql_block_ticket, ticket, sql_block, 1, client);
+	req_wanted_alias(r, sql_active_ticket, ticket, sql_active, 1, client);
 }
 
 enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)

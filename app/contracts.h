@@ -39,6 +39,16 @@ enum td_err contracts_block_json(struct req *r, int64_t client_id,
 void contracts_client_want(struct req *r, int64_t client_id);
 
 /*
+ * The same reads for a ticket's client before the ticket is read, so they
+ * go in the ticket page's one round trip; once the ticket's row has come,
+ * contracts_ticket_known lets contracts_block_json and
+ * contracts_time_default (asked by client) take their results.
+ */
+void contracts_ticket_want(struct req *r, int64_t ticket_id);
+void contracts_ticket_known(struct req *r, int64_t ticket_id,
+			    int64_t client_id);
+
+/*
  * Sets "contracts" in into: the client's contracts, newest first, as
  * {id, name, type_label, from, to, state, state_label, url}, and "block"
  * as contracts_block_json does. For the client page.

@@ -72,6 +72,23 @@ static void clear_result(void *p)
 	PQclear(p);
 }
 
+/* The end of a request: its transaction rolls back unless committed. */
+static void rollback_if_open(void *p)
+{
+	struct db *db = p;
+
+	db->reopen = false;
+	if (db->in_tx)
+		db_tx_rollback(db);
+}
+
+/* A statement after db_exec_batch_end: the request goes on in a new one. */
+static enum td_err reopen(struct db *db, struct arena *a)
+{
+	db->reopen = false;
+	return db_tx_begin(db, a, db->tenant_id);
+}
+
 /* Maps a failed result to our error type and remembers the message. */
 static enum td_err classify(struct db *db, const PGresult *res)
 {
@@ -140,7 +157,7 @@ enum td_err db_exec(struct db *db, struct arena *a, const char *sql, int n,
 
 	if (out != NULL)
 		*out = NULL;
-	err = db_ensure(db);
+	err = db->reopen && !db->in_tx ? reopen(db, a) : db_ensure(db);
 	if (err != TD_OK)
 		return err;
 	err = prepared_name(db, sql, n, name, sizeof(name));
@@ -175,14 +192,6 @@ static enum td_err simple(struct db *db, const char *sql)
 		err = classify(db, res);
 	PQclear(res);
 	return err;
-}
-
-static void rollback_if_open(void *p)
-{
-	struct db *db = p;
-
-	if (db->in_tx)
-		db_tx_rollback(db);
 }
 
 /*
@@ -237,7 +246,7 @@ enum td_err db_exec_batch(struct db *db, struct arena *a,
 	for (i = 0; i < n; i++)
 		if (st[i].res != NULL)
 			*st[i].res = NULL;
-	err = db_ensure(db);
+	err = db->reopen && !db->in_tx ? reopen(db, a) : db_ensure(db);
 	for (i = 0; i < n && err == TD_OK; i++)
 		err = prepared_name(db, st[i].sql, st[i].n, names[i],
 				    sizeof(names[i]));
@@ -285,6 +294,8 @@ enum td_err db_tx_begin_batch(struct db *db, struct arena *a, int64_t tenant_id,
 
 	if (n < 0 || n > DB_BATCH_MAX - 2)
 		abort();
+	db->tenant_id = tenant_id;
+	db->reopen = false;
 	all[k++] = (struct db_stmt){ begin, 0, NULL, NULL };
 	if (tenant_id > 0) {
 		snprintf(id, sizeof(id), "%" PRId64, tenant_id);
@@ -318,6 +329,41 @@ enum td_err db_tx_commit(struct db *db, struct arena *a)
 	(void)a;
 	err = simple(db, "COMMIT");
 	db->in_tx = false;
+	return err;
+}
+
+enum td_err db_tx_unbind(struct db *db, struct arena *a)
+{
+	static const char no_tenant[] =
+		"SELECT set_config('app.tenant_id', '', true)";
+
+	db->tenant_id = 0;
+	return db_exec(db, a, no_tenant, 0, NULL, NULL);
+}
+
+enum td_err db_exec_batch_end(struct db *db, struct arena *a,
+			      const struct db_stmt *st, int n)
+{
+	static const char commit[] = "COMMIT";
+	struct db_stmt all[DB_BATCH_MAX];
+	enum td_err err;
+
+	if (n < 0 || n > DB_BATCH_MAX - 1)
+		abort();
+	if (db->reopen && !db->in_tx) {
+		err = reopen(db, a);
+		if (err != TD_OK)
+			return err;
+	}
+	if (!db->in_tx)
+		return db_exec_batch(db, a, st, n);
+	memcpy(all, st, (size_t)n * sizeof(*st));
+	all[n] = (struct db_stmt){ commit, 0, NULL, NULL };
+	err = db_exec_batch(db, a, all, n + 1);
+	/* A failed statement leaves the transaction open, to roll back. */
+	db->in_tx = db->conn != NULL &&
+		    PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+	db->reopen = !db->in_tx;
 	return err;
 }
 

@@ -19,6 +19,12 @@ struct db {
 	char *conninfo;
 	int timeout;
 	bool in_tx;
+	/*
+	 * The request's transaction ended early (db_exec_batch_end): a later
+	 * statement opens a new one bound to tenant_id first.
+	 */
+	bool reopen;
+	int64_t tenant_id;
 	int nprepared;
 	const char *prepared[DB_MAX_PREPARED]; /* by address of the SQL text */
 	char errmsg[512];		       /* last failure, for logs */
@@ -63,7 +69,7 @@ struct db_stmt {
 	PGresult **res;
 };
 
-#define DB_BATCH_MAX 8
+#define DB_BATCH_MAX 12
 
 /*
  * Runs up to DB_BATCH_MAX statements in order in one round trip (libpq's
@@ -81,6 +87,21 @@ enum td_err db_exec_batch(struct db *db, struct arena *a,
 enum td_err db_tx_begin_batch(struct db *db, struct arena *a, int64_t tenant_id,
 			      const struct db_stmt *st, int n);
 enum td_err db_tx_commit(struct db *db, struct arena *a);
+
+/*
+ * The transaction is bound to no tenant any more, nor is one reopened
+ * after db_exec_batch_end: for a credential that did not check out.
+ */
+enum td_err db_tx_unbind(struct db *db, struct arena *a);
+
+/*
+ * The statements and COMMIT in one round trip, for a request's last reads:
+ * a round trip fewer on every page. A statement after it (a name looked
+ * up late, say) opens a new transaction bound to the same tenant, which
+ * the request's end commits as usual.
+ */
+enum td_err db_exec_batch_end(struct db *db, struct arena *a,
+			      const struct db_stmt *st, int n);
 void db_tx_rollback(struct db *db);
 
 /* Helpers for reading results: value as text ("" for NULL) and as int64. */

@@ -906,7 +906,7 @@ static enum td_err list_page(struct req *r, bool mine)
 	json_t *v = req_view(r), *rows = json_array();
 	int limit = clientctx_limit(r), i, n;
 	PGresult *res;
-	/* The plan setting and the list, in one round trip. */
+	/* The plan setting, the list and the commit, in one round trip. */
 	struct db_stmt q[2] = { { NULL, 0, NULL, NULL },
 				{ NULL, 14, params, &res } };
 	enum td_err err;
@@ -940,7 +940,7 @@ static enum td_err list_page(struct req *r, bool mine)
 	collect = q[1].sql;
 	if (f.q != NULL && sorts[f.sort].walk_sql != NULL)
 		q[1].sql = sorts[f.sort].walk_sql;
-	err = db_exec_batch(r->db, r->arena, q, 2);
+	err = db_exec_batch_end(r->db, r->arena, q, 2);
 	/* The walk did not fill the page: the matches are few; collect them. */
 	if (err == TD_OK && q[1].sql != collect && PQntuples(res) <= limit)
 		err = db_exec(r->db, r->arena, collect, 14, params, &res);

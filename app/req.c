@@ -108,7 +108,7 @@ void req_want(struct req *r, const char *sql, int n, const char *const *params)
 	w->res = NULL;
 }
 
-enum td_err req_fetch_wanted(struct req *r)
+static enum td_err fetch_wanted(struct req *r, bool last)
 {
 	struct db_stmt st[DB_BATCH_MAX];
 	enum td_err err;
@@ -120,12 +120,44 @@ enum td_err req_fetch_wanted(struct req *r)
 						    r->wanted[i].n,
 						    r->wanted[i].params,
 						    &r->wanted[i].res };
-	if (k == 0)
+	if (k == 0 && !last)
 		return TD_OK;
-	err = db_exec_batch(r->db, r->arena, st, k);
+	err = last ? db_exec_batch_end(r->db, r->arena, st, k) :
+		     db_exec_batch(r->db, r->arena, st, k);
 	if (err != TD_OK)
 		return req_fail(r, err, "query failed: %s", r->db->errmsg);
 	return TD_OK;
+}
+
+enum td_err req_fetch_wanted(struct req *r)
+{
+	return fetch_wanted(r, false);
+}
+
+enum td_err req_fetch_wanted_last(struct req *r)
+{
+	return fetch_wanted(r, true);
+}
+
+void req_wanted_alias(struct req *r, const char *sql, const char *const *params,
+		      const char *as_sql, int n, const char *const *as_params)
+{
+	struct req_wanted *w;
+	int i;
+
+	for (i = 0; i < r->nwanted; i++) {
+		w = &r->wanted[i];
+		if (w->sql == sql && same_params(w, n, params))
+			break;
+	}
+	if (i == r->nwanted || r->wanted[i].res == NULL ||
+	    r->nwanted == DB_BATCH_MAX)
+		return;
+	w = &r->wanted[r->nwanted++];
+	*w = r->wanted[i];
+	w->sql = as_sql;
+	for (i = 0; i < n; i++)
+		w->params[i] = as_params[i];
 }
 
 void req_forget_wanted(struct req *r)

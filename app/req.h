@@ -121,6 +121,21 @@ enum td_err req_query(struct req *r, const char *sql, int n,
  */
 void req_want(struct req *r, const char *sql, int n, const char *const *params);
 enum td_err req_fetch_wanted(struct req *r);
+/*
+ * The same, and the request's transaction commits in that round trip: for
+ * a GET page's last reads. Whatever the page does after them runs in a
+ * new transaction (db_exec_batch_end).
+ */
+enum td_err req_fetch_wanted_last(struct req *r);
+/*
+ * The read wanted and fetched as (sql, params) answers (as_sql,
+ * as_params) too: a read asked for ahead by a key known early (a ticket's
+ * id) for what its module later asks by the value that key stood for (the
+ * ticket's client). Nothing happens if that read was not fetched.
+ */
+void req_wanted_alias(struct req *r, const char *sql,
+		      const char *const *params, const char *as_sql, int n,
+		      const char *const *as_params);
 /* Drops the results not taken yet: after a write they may be out of date. */
 void req_forget_wanted(struct req *r);
 

@@ -111,12 +111,10 @@ static const char sql_timeline[] =
 						 "SELECT 'attachment', f.id, f.created_at," TS(
 							 "f.created_at")
 							 ISO("f.created_at") " f.uploaded_by, 'System', false, f.filename,"
-									     " false, NULL::text, f.size::text, NULL::text FROM ticket_attachments f"
+									     " false, NULL::text, f.size::text, f.comment_id::text"
+									     " FROM ticket_attachments f"
 									     " WHERE f.tenant_id = app_tenant() AND f.ticket_id = $1"
-									     " AND f.comment_id IS NULL) x ORDER BY x.at, x.kind, x.id";
-static const char sql_attachments[] =
-	"SELECT id, comment_id, filename, size FROM ticket_attachments"
-	" WHERE tenant_id = app_tenant() AND ticket_id = $1 ORDER BY id";
+									     ") x ORDER BY x.at, x.kind, x.id";
 
 static const char sql_clients[] =
 	"SELECT id, name FROM clients WHERE tenant_id = app_tenant()"
@@ -202,6 +200,20 @@ struct ticket_in {
 	const char *subject, *description, *type, *source, *due, *queue;
 	json_t *tags;
 };
+
+/* Page-building helpers: jansson's checks and json_pack's format parsing
+ * cost more than the rest on pages with many small objects. */
+static void put(json_t *o, const char *key, json_t *v)
+{
+	json_object_set_new_nocheck(o, key, v);
+}
+
+/* A text column as it came (PostgreSQL sends valid UTF-8). */
+static json_t *text_at(const PGresult *res, int row, int col)
+{
+	return json_stringn_nocheck(PQgetvalue(res, row, col),
+				    (size_t)PQgetlength(res, row, col));
+}
 
 static json_int_t int_at(const PGresult *res, int row, int col)
 {
@@ -331,6 +343,17 @@ static enum td_err choices(struct req *r, const char *sql, int n,
 	return TD_OK;
 }
 
+/* {value, label, selected}: one option of a select; label is UTF-8. */
+static json_t *option(json_t *value, const char *label, bool selected)
+{
+	json_t *o = json_object();
+
+	put(o, "value", value);
+	put(o, "label", json_string_nocheck(label));
+	put(o, "selected", json_boolean(selected));
+	return o;
+}
+
 /* [{value, label, selected}] of fixed keys. */
 static json_t *key_choices(const char *const *keys, size_t n,
 			   const char *selected)
@@ -340,10 +363,9 @@ static json_t *key_choices(const char *const *keys, size_t n,
 
 	for (i = 0; i < n; i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:s, s:b}", "value", keys[i],
-				     "label", keys[i], "selected",
-				     selected != NULL &&
-					     !strcmp(keys[i], selected)));
+			a,
+			option(json_string_nocheck(keys[i]), keys[i],
+			       selected != NULL && !strcmp(keys[i], selected)));
 	return a;
 }
 
@@ -353,10 +375,9 @@ static json_t *priority_choices(int selected)
 	int p;
 
 	for (p = 1; p <= 4; p++)
-		json_array_append_new(a, json_pack("{s:i, s:s, s:b}", "value",
-						   p, "label",
-						   ticketctx_priority_label(p),
-						   "selected", p == selected));
+		json_array_append_new(a, option(json_integer(p),
+						ticketctx_priority_label(p),
+						p == selected));
 	return a;
 }
 
@@ -369,12 +390,10 @@ static json_t *status_choices(struct req *r, enum ticket_status selected)
 	for (s = 0; s < TICKET_CLOSED; s++)
 		json_array_append_new(
 			a,
-			json_pack("{s:s, s:s, s:b}", "value",
-				  ticketctx_status_key((enum ticket_status)s),
-				  "label",
-				  ticketctx_status_label(r,
-							 (enum ticket_status)s),
-				  "selected", s == (int)selected));
+			option(json_string_nocheck(ticketctx_status_key(
+				       (enum ticket_status)s)),
+			       ticketctx_status_label(r, (enum ticket_status)s),
+			       s == (int)selected));
 	return a;
 }
 
@@ -639,10 +658,14 @@ enum td_err tickets_create(struct req *r)
 
 static json_t *named(const PGresult *res, int id_col, const char *name)
 {
+	json_t *o;
+
 	if (db_isnull(res, 0, id_col))
 		return json_null();
-	return json_pack("{s:I, s:s}", "id", int_at(res, 0, id_col), "name",
-			 name != NULL ? name : "");
+	o = json_object();
+	put(o, "id", json_integer(int_at(res, 0, id_col)));
+	put(o, "name", json_string_nocheck(name != NULL ? name : ""));
+	return o;
 }
 
 /* The ticket as the API and the page see it; see sql_ticket. */
@@ -654,7 +677,7 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 		ticketctx_status_parse(db_text(res, 0, T_STATUS));
 	int prio = (int)db_int(res, 0, T_PRIORITY);
 	const char *label;
-	json_t *t, *merged = json_null(), *tags;
+	json_t *t, *c, *merged = json_null(), *tags;
 
 	if (st == TICKET_STATUS__MAX)
 		st = TICKET_NEW;
@@ -667,18 +690,18 @@ static json_t *ticket_json(struct req *r, const PGresult *res)
 				   "url", ticket_url(r, mid));
 	}
 	tags = json_from(db_text(res, 0, T_TAGS));
-	t = json_pack("{s:I, s:I, s:s, s:s, s:o, s:s}", "id", (json_int_t)id,
-		      "number", int_at(res, 0, T_NUMBER), "ref",
-		      ref(r, db_int(res, 0, T_NUMBER)), "subject",
-		      db_text(res, 0, T_SUBJECT), "description",
-		      col_text(res, 0, T_DESCRIPTION), "url",
-		      ticket_url(r, id));
-	json_object_set_new(
-		t, "client",
-		json_pack("{s:I, s:s, s:s}", "id", int_at(res, 0, T_CLIENT),
-			  "name", client != NULL ? client : "", "url",
-			  arena_printf(r->arena, "/clients/%" PRId64,
-				       db_int(res, 0, T_CLIENT))));
+	t = json_object();
+	put(t, "id", json_integer(id));
+	put(t, "number", json_integer(int_at(res, 0, T_NUMBER)));
+	put(t, "ref", json_string_nocheck(ref(r, db_int(res, 0, T_NUMBER))));
+	put(t, "subject", text_at(res, 0, T_SUBJECT));
+	put(t, "description", col_text(res, 0, T_DESCRIPTION));
+	put(t, "url", json_string_nocheck(ticket_url(r, id)));
+	c = named(res, T_CLIENT, client);
+	put(c, "url",
+	    json_string_nocheck(arena_join(r->arena, "/clients/",
+					   db_text(res, 0, T_CLIENT))));
+	put(t, "client", c);
 	json_object_set_new(
 		t, "contact",
 		named(res, T_CONTACT, db_text(res, 0, T_CONTACT_NAME)));
@@ -787,24 +810,51 @@ enum {
 	TL_AFTER,
 };
 
-/* The timeline with each comment's attachments; two queries in all. */
+/* A file of the ticket: {id, filename, size, url}. */
+static json_t *file_json(struct req *r, const PGresult *res, int i)
+{
+	json_t *f = json_object();
+
+	put(f, "id", json_integer(int_at(res, i, TL_ID)));
+	put(f, "filename", text_at(res, i, TL_BODY));
+	put(f, "size", json_integer(int_at(res, i, TL_BEFORE)));
+	put(f, "url",
+	    json_string_nocheck(arena_join(r->arena, "/attachments/",
+					   db_text(res, i, TL_ID))));
+	return f;
+}
+
+/* A comment's own fields, and its (so far empty) list of files. */
+static void comment_item(const PGresult *res, int i, json_t *item,
+			 json_t *files)
+{
+	bool pub = db_bool(res, i, TL_PUBLIC);
+
+	put(item, "attachments", files);
+	put(item, "public", json_boolean(pub));
+	put(item, "internal", json_boolean(!pub));
+	put(item, "body", text_at(res, i, TL_BODY));
+	put(item, "edited", json_boolean(db_bool(res, i, TL_EDITED)));
+}
+
+/*
+ * The timeline, one query: comments, events and files in time order. A
+ * file uploaded with a comment goes in that comment's list; one uploaded
+ * alone is an item of its own and in loose, the ticket's own list.
+ */
 static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 			    json_t *loose)
 {
 	const char *params[2] = { req_id(r, id), r->auth.time_zone };
 	json_t *by_comment = json_object(), *item, *files;
-	const char *who;
-	PGresult *res, *att;
+	const char *who, *kind;
+	PGresult *res;
 	enum td_err err;
-	size_t k;
 	int i, n;
 	bool comment, file;
 
 	*out = json_array();
 	req_own_json(r, by_comment);
-	err = req_query(r, sql_attachments, 1, params, &att);
-	if (err != TD_OK)
-		return err;
 	err = req_query(r, sql_timeline, 2, params, &res);
 	if (err == TD_OK)
 		err = names_load(r, res, -1, TL_WHO_USER);
@@ -812,87 +862,61 @@ static enum td_err timeline(struct req *r, int64_t id, json_t **out,
 		return err;
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
-		comment = !strcmp(db_text(res, i, TL_KIND), "comment");
-		file = !strcmp(db_text(res, i, TL_KIND), "attachment");
+		kind = db_text(res, i, TL_KIND);
+		comment = !strcmp(kind, "comment");
+		file = !strcmp(kind, "attachment");
+		if (file && !db_isnull(res, i, TL_AFTER))
+			continue; /* a comment's: after the loop */
 		who = db_isnull(res, i, TL_WHO_USER) ?
 			      NULL :
 			      names_user(db_int(res, i, TL_WHO_USER));
-		item = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b}",
-				 "kind", db_text(res, i, TL_KIND), "id",
-				 int_at(res, i, TL_ID), "at",
-				 db_text(res, i, TL_AT), "at_iso",
-				 db_text(res, i, TL_AT_ISO), "who",
-				 who != NULL ? who : db_text(res, i, TL_WHO),
-				 "is_comment", comment, "is_attachment", file,
-				 "is_event", !comment && !file);
+		item = json_object();
+		put(item, "kind", json_string_nocheck(kind));
+		put(item, "id", json_integer(int_at(res, i, TL_ID)));
+		put(item, "at", text_at(res, i, TL_AT));
+		put(item, "at_iso", text_at(res, i, TL_AT_ISO));
+		put(item, "who",
+		    who != NULL ? json_string_nocheck(who) :
+				  text_at(res, i, TL_WHO));
+		put(item, "is_comment", json_boolean(comment));
+		put(item, "is_attachment", json_boolean(file));
+		put(item, "is_event", json_boolean(!comment && !file));
 		if (file) {
-			/* A file attached without a comment: its own item. */
-			json_object_set_new(
-				item, "filename",
-				json_string(db_text(res, i, TL_BODY)));
-			json_object_set_new(
-				item, "size",
-				json_integer(int_at(res, i, TL_BEFORE)));
-			json_object_set_new(item, "url",
-					    json_string(arena_printf(
-						    r->arena, "/attachments/%s",
-						    db_text(res, i, TL_ID))));
+			files = file_json(r, res, i); /* the same id */
+			json_object_update(item, files);
+			json_array_append_new(loose, files);
 		} else if (comment) {
 			files = json_array();
 			json_object_set(by_comment, db_text(res, i, TL_ID),
 					files);
-			json_object_set_new(item, "attachments", files);
-			json_object_set_new(
-				item, "public",
-				json_boolean(db_bool(res, i, TL_PUBLIC)));
-			json_object_set_new(
-				item, "internal",
-				json_boolean(!db_bool(res, i, TL_PUBLIC)));
-			json_object_set_new(
-				item, "body",
-				json_string(db_text(res, i, TL_BODY)));
-			json_object_set_new(
-				item, "edited",
-				json_boolean(db_bool(res, i, TL_EDITED)));
+			comment_item(res, i, item, files);
 		} else {
-			json_object_set_new(
-				item, "action",
-				json_string(db_text(res, i, TL_ACTION)));
-			json_object_set_new(item, "label",
-					    json_string(event_label(db_text(
-						    res, i, TL_ACTION))));
-			json_object_set_new(
-				item, "changes",
-				text_or_null(change_text(
-					r, db_text(res, i, TL_BEFORE),
-					db_text(res, i, TL_AFTER))));
+			put(item, "action", text_at(res, i, TL_ACTION));
+			put(item, "label",
+			    json_string(
+				    event_label(db_text(res, i, TL_ACTION))));
+			put(item, "changes",
+			    text_or_null(
+				    change_text(r, db_text(res, i, TL_BEFORE),
+						db_text(res, i, TL_AFTER))));
 		}
 		json_array_append_new(*out, item);
 	}
-	n = PQntuples(att);
 	for (i = 0; i < n; i++) {
-		item = json_pack("{s:I, s:s, s:I, s:s}", "id",
-				 int_at(att, i, 0), "filename",
-				 db_text(att, i, 2), "size", int_at(att, i, 3),
-				 "url",
-				 arena_printf(r->arena, "/attachments/%s",
-					      db_text(att, i, 0)));
-		files = db_isnull(att, i, 1) ?
-				NULL :
-				json_object_get(by_comment, db_text(att, i, 1));
-		/* Files uploaded without a comment go in the ticket's own list
-		 * (they are also timeline items of their own, from
-		 * sql_timeline).
-		 */
-		json_array_append_new(files != NULL ? files : loose, item);
+		if (strcmp(db_text(res, i, TL_KIND), "attachment") != 0 ||
+		    db_isnull(res, i, TL_AFTER))
+			continue;
+		files = json_object_get(by_comment, db_text(res, i, TL_AFTER));
+		/* A comment gone (merged away) leaves its files loose. */
+		json_array_append_new(files != NULL ? files : loose,
+				      file_json(r, res, i));
 	}
-	json_array_foreach(*out, k, item)
-	{
+	for (i = 0; i < (int)json_array_size(*out); i++) {
+		item = json_array_get(*out, (size_t)i);
 		files = json_object_get(item, "attachments");
 		if (files != NULL)
-			json_object_set_new(
-				item, "has_attachments",
-				json_boolean(json_array_size(files) > 0));
+			put(item, "has_attachments",
+			    json_boolean(json_array_size(files) > 0));
 	}
 	return TD_OK;
 }
@@ -910,8 +934,12 @@ static enum td_err load_row(struct req *r, int64_t id, PGresult **res)
 	return names_load(r, *res, T_CLIENT, T_ASSIGNEE);
 }
 
-/* The whole ticket page: header, timeline, reply and edit forms. */
-static enum td_err show_page(struct req *r, int64_t id)
+/*
+ * The whole ticket page: header, timeline, reply and edit forms. When
+ * last, its reads end the request's transaction (a GET, which writes
+ * nothing); a page shown after a write leaves the commit to the request.
+ */
+static enum td_err page(struct req *r, int64_t id, bool last)
 {
 	const char *params[2];
 	struct ticket_choices c;
@@ -929,20 +957,17 @@ static enum td_err show_page(struct req *r, int64_t id)
 	params[0] = req_id(r, id);
 	params[1] = r->auth.time_zone;
 	req_want(r, sql_ticket, 2, params);
-	req_want(r, sql_attachments, 1, params);
 	req_want(r, sql_timeline, 2, params);
 	sla_ticket_want(r, id);
 	timers_ticket_want(r, id);
-	err = req_fetch_wanted(r);
+	contracts_ticket_want(r, id);
+	err = last ? req_fetch_wanted_last(r) : req_fetch_wanted(r);
 	/* The row says all ticketctx_load would (one query fewer). */
 	if (err == TD_OK)
 		err = load_row(r, id, &res);
 	if (err != TD_OK)
 		return err;
-	contracts_client_want(r, db_int(res, 0, T_CLIENT));
-	err = req_fetch_wanted(r);
-	if (err != TD_OK)
-		return err;
+	contracts_ticket_known(r, id, db_int(res, 0, T_CLIENT));
 	number = db_int(res, 0, T_NUMBER);
 	status = ticketctx_status_parse(db_text(res, 0, T_STATUS));
 	prio = (int)db_int(res, 0, T_PRIORITY);
@@ -999,10 +1024,15 @@ static enum td_err show_page(struct req *r, int64_t id)
 	return TD_OK;
 }
 
+static enum td_err show_page(struct req *r, int64_t id)
+{
+	return page(r, id, false);
+}
+
 /* GET /tickets/:id — 404 for another tenant's ticket. */
 enum td_err tickets_show(struct req *r)
 {
-	return show_page(r, route_arg_int(&r->args, "id"));
+	return page(r, route_arg_int(&r->args, "id"), true);
 }
 
 /* A state conflict: 409, on the ticket page for browsers. */

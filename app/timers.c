@@ -267,7 +267,7 @@ static void add_to_timeline(struct req *r, const PGresult *res,
  * or their paused one resumed; a timer running elsewhere is left alone.
  */
 static enum td_err passive_open(struct req *r, int64_t ticket_id,
-				json_t *ticket)
+				json_t *ticket, bool *started)
 {
 	int64_t user = timectx_user(r);
 	const char *params[2] = { req_id(r, user), req_id(r, ticket_id) };
@@ -285,17 +285,29 @@ static enum td_err passive_open(struct req *r, int64_t ticket_id,
 	err = req_query(r, sql_resume, 2, params, &res);
 	if (err != TD_OK || PQntuples(res) == 1) {
 		req_forget_wanted(r); /* the running timer changed */
+		*started = true;
 		return err;
 	}
 	err = req_query(r, sql_start_passive, 2, params, &res);
 	if (err != TD_OK || PQntuples(res) != 1)
 		return err;
 	req_forget_wanted(r);
+	*started = true;
 	after = json_pack("{s:I, s:I, s:b}", "ticket_id", (json_int_t)ticket_id,
 			  "user_id", (json_int_t)user, "passive", true);
 	req_own_json(r, after);
 	return audit_write(r, "time.timer_start", "timer", db_int(res, 0, 0),
 			   NULL, after);
+}
+
+/*
+ * Whether the caller's running timer must be read: the session's lookup,
+ * earlier in this request, said whether there is one, and a GET changes
+ * timers only by passive_open.
+ */
+static bool may_run(const struct req *r)
+{
+	return r->method != HTTP_GET || r->auth.timer_ticket_id != 0;
 }
 
 void timers_ticket_want(struct req *r, int64_t ticket_id)
@@ -305,7 +317,7 @@ void timers_ticket_want(struct req *r, int64_t ticket_id)
 				  req_id(r, ticket_id) };
 
 	req_want(r, sql_entries_ticket, 2, params);
-	if (user != 0) {
+	if (user != 0 && may_run(r)) {
 		params[0] = req_id(r, user);
 		req_want(r, sql_mine, 1, params);
 	}
@@ -317,7 +329,8 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
 	const char *params[2], *kind;
 	int64_t total = 0, billable = 0, client_id, user = timectx_user(r);
 	json_t *list = json_array(), *e, *timer;
-	PGresult *res, *mine;
+	PGresult *res, *mine = NULL;
+	bool started = false;
 	enum td_err err;
 	int i, n;
 
@@ -360,12 +373,12 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
 		json_object_set_new(ticket, "timer", json_null());
 		return TD_OK;
 	}
-	err = passive_open(r, ticket_id, ticket);
-	if (err == TD_OK)
+	err = passive_open(r, ticket_id, ticket, &started);
+	if (err == TD_OK && (started || may_run(r)))
 		err = load_mine(r, &mine);
 	if (err != TD_OK)
 		return err;
-	if (PQntuples(mine) == 0) {
+	if (mine == NULL || PQntuples(mine) == 0) {
 		timer = json_pack("{s:b, s:b}", "running", false, "here",
 				  false);
 	} else {

@@ -222,19 +222,25 @@ static void add_caller(struct req *r, json_t *v)
 /* The data every page's layout needs, added beside the handler's own. */
 static void add_layout_data(struct req *r, json_t *v)
 {
-	json_t *nav = json_array();
+	json_t *nav = json_array(), *item;
 	size_t i, len;
 
+	/* Every page has these: built without json_pack's format parsing. */
 	for (i = 0; i < sizeof(nav_items) / sizeof(nav_items[0]); i++) {
 		len = strlen(nav_items[i].href);
-		json_array_append_new(
-			nav,
-			json_pack("{s:s, s:s, s:s, s:b}", "label",
-				  nav_items[i].label, "href", nav_items[i].href,
-				  "icon", nav_items[i].icon, "active",
-				  !strncmp(r->path, nav_items[i].href, len) &&
-					  (r->path[len] == '\0' ||
-					   r->path[len] == '/')));
+		item = json_object();
+		json_object_set_new_nocheck(
+			item, "label", json_string_nocheck(nav_items[i].label));
+		json_object_set_new_nocheck(
+			item, "href", json_string_nocheck(nav_items[i].href));
+		json_object_set_new_nocheck(
+			item, "icon", json_string_nocheck(nav_items[i].icon));
+		json_object_set_new_nocheck(
+			item, "active",
+			json_boolean(
+				!strncmp(r->path, nav_items[i].href, len) &&
+				(r->path[len] == '\0' || r->path[len] == '/')));
+		json_array_append_new(nav, item);
 	}
 	json_object_set_new(v, "nav", nav);
 	json_object_set_new(v, "app",

@@ -114,6 +114,18 @@ def test_attachments_download_byte_identical_and_sniffed(app):
     assert app.sql("SELECT comment_id FROM ticket_attachments WHERE id = %s", (a[0]["id"],))[0][0] is None
     acts = [x for (x,) in app.sql("SELECT action FROM audit_log WHERE action LIKE 'attachment.%'")]
     assert acts == ["attachment.create", "attachment.create"]
+    # The ticket page: the comment's three files under the comment; the two
+    # sent alone in the ticket's own list and each an item of the timeline.
+    j = app.get(f"/api/v1/tickets/{t}", headers=key).json()
+    said = [x for x in j["timeline"] if x["is_comment"]]
+    assert [f["filename"] for f in said[0]["attachments"]] == ["data.bin", "notes ü;x.txt", "pic.html"]
+    assert [f["id"] for f in said[0]["attachments"]] == ids and said[0]["has_attachments"] is True
+    alone = [x for x in j["timeline"] if x["is_attachment"]]
+    assert [(x["filename"], x["size"], x["url"]) for x in alone] == \
+        [(x["filename"], x["size"], x["url"]) for x in j["attachments"]] == \
+        [("x.svg", len(svg), a[0]["url"]), ("d.docx", 8, a[1]["url"])]
+    page = b.get(f"/tickets/{t}").text
+    assert page.count(f'href="/attachments/{ids[0]}"') == 1 and f'href="{a[1]["url"]}"' in page
     # a long name is cut, keeping the extension
     long = "a" * 300 + ".pdf"
     r = b.post(f"/tickets/{t}/comments", {"body": "long", "visibility": "internal"},

@@ -414,6 +414,10 @@ def test_block_status_counts_committed_billable_non_project_time(app):
     page = b.get(f"/clients/{c}").text
     assert "5.0 of 10.0 h left this month" in page and "badge-p3" in page
     assert "5.0 of 10.0 h left this month" in b.get(f"/contracts/{cid}").text
+    # The ticket page asks for the block with the ticket, before it knows the client.
+    tk = app.sql("SELECT id FROM tickets WHERE client_id = %s ORDER BY id LIMIT 1", (c,))[0][0]
+    assert "5.0 of 10.0 h left this month" in b.get(f"/tickets/{tk}").text
+    assert app.get(f"/api/v1/tickets/{tk}", headers=h).status_code == 200
     add_time(app, tid, c, 340)
     blk = app.get(f"/api/v1/contracts/{cid}", headers=h).json()["block"]
     assert blk["text"] == "0.0 of 10.0 h left this month, 0.7 h over" and blk["over"] is True

@@ -424,7 +424,8 @@ def test_people_queues_and_names_follow_changes_at_once(world):
     b.get(f"/clients/{x['acme']}/edit")
     r = b.post(f"/clients/{x['acme']}", {"name": "Acme Renamed"})
     assert r.status_code == 303, r.text[:500]
-    lists = [b.get("/tickets").text for _ in range(6)] + [b.get("/tickets/board").text for _ in range(6)]
+    lists = [b.get("/tickets").text for _ in range(6)] + [b.get("/tickets/board").text for _ in range(6)] + \
+        [b.get(f"/tickets/{t['new']}").text for _ in range(6)]
     assert all("Acme Renamed" in p and "Acme Queue" not in p for p in lists)
     app.sql("UPDATE users SET name = 'Alex Admin-Smith' WHERE id = %s", (x["alex"],))
     rows = [row for _ in range(6) for row in b.get("/api/v1/tickets").json()["tickets"]]
