@@ -122,11 +122,24 @@ struct node {
 	const char *const *keys; /* the name split at dots; NULL for "." */
 	const size_t *keylens;	 /* their lengths */
 	size_t nkeys;
-	const char *indent; /* added to each line this node expands */
+	struct key_slot *slot; /* where keys[0] sits in a row source */
+	const char *indent;    /* added to each line this node expands */
 	size_t nindent;
 	const struct node *kids;
 	size_t nkids;
 	const struct tmpl *tmpl; /* a static partial's or parent's entry */
+};
+
+/*
+ * The place of a node's first key among a row source's keys. A worker
+ * compiles its templates once and renders them on one thread, so a node
+ * can remember the key list it last met (a page has one) and find its
+ * key again without comparing names.
+ */
+struct key_slot {
+	const char *const *keys; /* the list searched last... */
+	size_t nkeys;		 /* ...and its length */
+	size_t index;		 /* the key's place in it; SIZE_MAX: absent */
 };
 
 /*
@@ -883,6 +896,8 @@ static void fill_keys(struct compiler *c, struct node *nd)
 	}
 	nd->keys = keys;
 	nd->keylens = lens;
+	nd->slot = arena_alloc(a, sizeof(*nd->slot));
+	nd->slot->index = SIZE_MAX;
 }
 
 static void set_indent(struct compiler *c, struct node *nd, const char *s,
@@ -1128,9 +1143,20 @@ bool mustache_set_has(const struct mustache_set *set, const char *name)
 
 /* Rendering. */
 
+/*
+ * What a name stands for: a json value, a value a row source gave, a
+ * whole row source (row SIZE_MAX) or one row of it.
+ */
+struct val {
+	struct mustache_value mv; /* MV_MISSING when rows is set */
+	const struct mustache_rows *rows;
+	size_t row;
+	bool owned; /* mv.json is a reference the looker-up releases */
+};
+
 /* One entry of the context stack; they live on the C stack. */
 struct frame {
-	json_t *v;
+	struct val v; /* never owned: whoever looked it up releases it */
 	const struct frame *up;
 };
 
@@ -1155,6 +1181,8 @@ struct render {
 	bool bol;  /* the output ends a template line */
 	bool stop; /* a limit was hit */
 	bool raw;  /* nothing is escaped (plain-text mail) */
+	const struct mustache_rows *rows;
+	size_t nrows;
 	size_t depth;
 	size_t nest;
 	size_t steps;
@@ -1239,7 +1267,20 @@ static const char *format_int(json_int_t v, char *buf, size_t cap, size_t *n)
 	return d;
 }
 
-static void emit_value(struct render *r, json_t *v, bool escape)
+static void emit_bytes(struct render *r, const char *s, size_t n, bool escape)
+{
+	if (n == 0)
+		return;
+	if (r->bol && r->nind > 0)
+		emit_indent(r);
+	if (escape && !r->raw)
+		sbuf_add_html(r->out, s, n);
+	else
+		sbuf_add(r->out, s, n);
+	r->bol = false;
+}
+
+static void emit_json(struct render *r, json_t *v, bool escape)
 {
 	char num[64];
 	const char *s = num;
@@ -1273,22 +1314,49 @@ static void emit_value(struct render *r, json_t *v, bool escape)
 	default:
 		abort();
 	}
-	if (n == 0)
+	/* Numbers and words have nothing to escape. */
+	emit_bytes(r, s, n, escape && json_is_string(v));
+}
+
+/* A row source and a row print nothing, as a list and an object do. */
+static void emit_value(struct render *r, const struct val *v, bool escape)
+{
+	char num[24];
+	const char *s;
+	size_t n;
+
+	if (v->rows != NULL)
 		return;
-	if (r->bol && r->nind > 0)
-		emit_indent(r);
-	if (escape && !r->raw)
-		sbuf_add_html(r->out, s, n);
-	else
-		sbuf_add(r->out, s, n);
-	r->bol = false;
+	switch (v->mv.kind) {
+	case MV_MISSING:
+	case MV_NULL:
+		break;
+	case MV_FALSE:
+		emit_bytes(r, "false", 5, false);
+		break;
+	case MV_TRUE:
+		emit_bytes(r, "true", 4, false);
+		break;
+	case MV_INT:
+		s = format_int(v->mv.i, num, sizeof(num), &n);
+		emit_bytes(r, s, n, false);
+		break;
+	case MV_TEXT:
+		emit_bytes(r, v->mv.s, v->mv.n, escape);
+		break;
+	case MV_JSON:
+		emit_json(r, v->mv.json, escape);
+		break;
+	default:
+		abort();
+	}
 }
 
 /*
  * Falsey: missing, null, false and the empty list. Everything else is
  * truthy, "" and 0 included (as in Ruby, the spec's reference).
  */
-static bool truthy(json_t *v)
+static bool json_truthy(json_t *v)
 {
 	if (v == NULL)
 		return false;
@@ -1309,33 +1377,171 @@ static bool truthy(json_t *v)
 	}
 }
 
-/*
- * The first key is looked up from the top of the context stack down; the
- * rest only inside what it found ("Dotted Names - Broken Chain
- * Resolution").
- */
-static json_t *lookup(struct render *r, const struct node *nd,
-		      const struct frame *ctx)
+/* The same for whatever a name stands for; a row counts as an object. */
+static bool truthy(const struct val *v)
 {
-	const struct frame *f;
-	json_t *v = NULL;
+	if (v->rows != NULL)
+		return v->row != SIZE_MAX || v->rows->n > 0;
+	switch (v->mv.kind) {
+	case MV_MISSING:
+	case MV_NULL:
+	case MV_FALSE:
+		return false;
+	case MV_TRUE:
+	case MV_INT:
+	case MV_TEXT:
+		return true;
+	case MV_JSON:
+		return json_truthy(v->mv.json);
+	default:
+		abort();
+	}
+}
+
+static void set_json(struct val *v, json_t *j)
+{
+	v->mv.kind = j != NULL ? MV_JSON : MV_MISSING;
+	v->mv.json = j;
+	v->rows = NULL;
+	v->owned = false;
+}
+
+static bool found(const struct val *v)
+{
+	return v->rows != NULL || v->mv.kind != MV_MISSING;
+}
+
+static void release(struct val *v)
+{
+	if (v->owned)
+		json_decref(v->mv.json);
+	v->owned = false;
+}
+
+/* True if name (NUL-terminated) is s[0, n). */
+static bool same_name(const char *name, const char *s, size_t n)
+{
+	return strncmp(name, s, n) == 0 && name[n] == '\0';
+}
+
+/* The place of nd's first key among the keys of rows; SIZE_MAX if none. */
+static size_t key_index(struct render *r, const struct node *nd,
+			const struct mustache_rows *rows)
+{
+	struct key_slot *k = nd->slot;
 	size_t i;
 
-	if (nd->nkeys == 0)
-		return ctx->v;
-	for (f = ctx; f != NULL; f = f->up) {
+	if (k->keys == rows->keys && k->nkeys == rows->nkeys)
+		return k->index;
+	k->keys = rows->keys;
+	k->nkeys = rows->nkeys;
+	k->index = SIZE_MAX;
+	for (i = 0; i < rows->nkeys; i++) {
 		r->steps++;
-		if (json_is_object(f->v)) {
-			v = json_object_getn(f->v, nd->keys[0], nd->keylens[0]);
-			if (v != NULL)
-				break;
+		if (same_name(rows->keys[i], nd->keys[0], nd->keylens[0])) {
+			k->index = i;
+			break;
 		}
 	}
-	for (i = 1; v != NULL && i < nd->nkeys; i++)
-		v = json_is_object(v) ?
-			    json_object_getn(v, nd->keys[i], nd->keylens[i]) :
-			    NULL;
-	return v;
+	return k->index;
+}
+
+/* nd's first key in one frame: a json object's member or a row's value. */
+static void find_in_frame(struct render *r, const struct node *nd,
+			  const struct frame *f, struct val *out)
+{
+	const struct mustache_rows *rows = f->v.rows;
+	size_t k;
+
+	if (rows == NULL) {
+		if (f->v.mv.kind == MV_JSON && json_is_object(f->v.mv.json))
+			set_json(out,
+				 json_object_getn(f->v.mv.json, nd->keys[0],
+						  nd->keylens[0]));
+		return;
+	}
+	k = key_index(r, nd, rows);
+	if (k == SIZE_MAX)
+		return;
+	memset(&out->mv, 0, sizeof(out->mv));
+	rows->get(rows->ctx, f->v.row, k, &out->mv);
+	out->owned = out->mv.kind == MV_JSON;
+}
+
+/* A name no frame has may be a row source's, below the root. */
+static void find_source(struct render *r, const struct node *nd,
+			struct val *out)
+{
+	size_t i;
+
+	for (i = 0; i < r->nrows; i++) {
+		r->steps++;
+		if (same_name(r->rows[i].name, nd->keys[0], nd->keylens[0])) {
+			out->rows = &r->rows[i];
+			out->row = SIZE_MAX;
+			return;
+		}
+	}
+}
+
+/* The next key of a dotted name, inside what the name found so far. */
+static void descend(struct val *v, const char *key, size_t n)
+{
+	json_t *j = NULL;
+	bool owned = v->owned;
+
+	if (v->rows == NULL && v->mv.kind == MV_JSON &&
+	    json_is_object(v->mv.json))
+		j = json_object_getn(v->mv.json, key, n);
+	if (owned) {
+		json_incref(j);
+		json_decref(v->mv.json);
+	}
+	set_json(v, j);
+	v->owned = owned && j != NULL;
+}
+
+/*
+ * The first key is looked up from the top of the context stack down,
+ * then among the row sources; the rest only inside what it found
+ * ("Dotted Names - Broken Chain Resolution"). The caller releases out.
+ */
+static void lookup(struct render *r, const struct node *nd,
+		   const struct frame *ctx, struct val *out)
+{
+	const struct frame *f;
+	size_t i;
+
+	if (nd->nkeys == 0) {
+		*out = ctx->v;
+		return;
+	}
+	set_json(out, NULL);
+	for (f = ctx; f != NULL && !found(out); f = f->up) {
+		r->steps++;
+		find_in_frame(r, nd, f, out);
+	}
+	if (!found(out))
+		find_source(r, nd, out);
+	for (i = 1; i < nd->nkeys && found(out); i++)
+		descend(out, nd->keys[i], nd->keylens[i]);
+}
+
+/* The text a name stands for, if it stands for text. */
+static bool text_of(const struct val *v, const char **s, size_t *n)
+{
+	if (v->rows == NULL && v->mv.kind == MV_TEXT) {
+		*s = v->mv.s;
+		*n = v->mv.n;
+		return true;
+	}
+	if (v->rows == NULL && v->mv.kind == MV_JSON &&
+	    json_is_string(v->mv.json)) {
+		*s = json_string_value(v->mv.json);
+		*n = json_string_length(v->mv.json);
+		return true;
+	}
+	return false;
 }
 
 /* The template a partial or parent names; NULL renders as nothing. */
@@ -1343,17 +1549,16 @@ static const struct tmpl *resolve(struct render *r, const struct node *nd,
 				  const struct frame *ctx)
 {
 	const struct tmpl *t = nd->tmpl;
-	json_t *v;
+	struct val v;
 	const char *s;
 	size_t n;
 
 	if (nd->dynamic) {
-		v = lookup(r, nd, ctx);
-		if (!json_is_string(v))
-			return NULL;
-		s = json_string_value(v);
-		n = json_string_length(v);
-		t = find_tmpl(r->set, s, n, hash_name(s, n));
+		lookup(r, nd, ctx, &v);
+		t = text_of(&v, &s, &n) ?
+			    find_tmpl(r->set, s, n, hash_name(s, n)) :
+			    NULL;
+		release(&v);
 	}
 	return t != NULL && t->defined ? t : NULL;
 }
@@ -1402,27 +1607,82 @@ static const struct node *find_override(struct render *r, const struct node *nd,
 	return found;
 }
 
+static void render_list(struct render *r, const struct node *nd, json_t *list,
+			const struct frame *ctx, const struct ovr *ovr)
+{
+	size_t i, n = json_array_size(list);
+	struct frame f;
+
+	f.up = ctx;
+	for (i = 0; i < n && !r->stop; i++) {
+		r->steps++;
+		set_json(&f.v, json_array_get(list, i));
+		render_nodes(r, nd->kids, nd->nkids, &f, ovr);
+	}
+}
+
+static void render_rows(struct render *r, const struct node *nd,
+			const struct mustache_rows *rows,
+			const struct frame *ctx, const struct ovr *ovr)
+{
+	struct frame f;
+	size_t i;
+
+	set_json(&f.v, NULL);
+	f.v.rows = rows;
+	f.up = ctx;
+	for (i = 0; i < rows->n && !r->stop; i++) {
+		r->steps++;
+		f.v.row = i;
+		render_nodes(r, nd->kids, nd->nkids, &f, ovr);
+	}
+}
+
 static void render_section(struct render *r, const struct node *nd,
 			   const struct frame *ctx, const struct ovr *ovr)
 {
-	json_t *v = lookup(r, nd, ctx);
+	struct val v;
 	struct frame f;
-	size_t i, n;
 
-	if (!truthy(v))
+	lookup(r, nd, ctx, &v);
+	if (!truthy(&v)) {
+		release(&v);
 		return;
-	f.up = ctx;
-	if (!json_is_array(v)) {
+	}
+	if (v.rows != NULL && v.row == SIZE_MAX) {
+		render_rows(r, nd, v.rows, ctx, ovr);
+	} else if (v.mv.kind == MV_JSON && json_is_array(v.mv.json)) {
+		render_list(r, nd, v.mv.json, ctx, ovr);
+	} else {
 		f.v = v;
-		render_nodes(r, nd->kids, nd->nkids, &f, ovr);
-		return;
-	}
-	n = json_array_size(v);
-	for (i = 0; i < n && !r->stop; i++) {
-		r->steps++;
-		f.v = json_array_get(v, i);
+		f.v.owned = false;
+		f.up = ctx;
 		render_nodes(r, nd->kids, nd->nkids, &f, ovr);
 	}
+	release(&v);
+}
+
+static void render_value(struct render *r, const struct node *nd,
+			 const struct frame *ctx)
+{
+	struct val v;
+
+	lookup(r, nd, ctx, &v);
+	emit_value(r, &v, nd->kind == NODE_VAR);
+	release(&v);
+}
+
+static void render_inverted(struct render *r, const struct node *nd,
+			    const struct frame *ctx, const struct ovr *ovr)
+{
+	struct val v;
+	bool yes;
+
+	lookup(r, nd, ctx, &v);
+	yes = truthy(&v);
+	release(&v);
+	if (!yes)
+		render_nodes(r, nd->kids, nd->nkids, ctx, ovr);
 }
 
 static void render_node(struct render *r, const struct node *nd,
@@ -1438,14 +1698,13 @@ static void render_node(struct render *r, const struct node *nd,
 		break;
 	case NODE_VAR:
 	case NODE_RAW:
-		emit_value(r, lookup(r, nd, ctx), nd->kind == NODE_VAR);
+		render_value(r, nd, ctx);
 		break;
 	case NODE_SECTION:
 		render_section(r, nd, ctx, ovr);
 		break;
 	case NODE_INVERTED:
-		if (!truthy(lookup(r, nd, ctx)))
-			render_nodes(r, nd->kids, nd->nkids, ctx, ovr);
+		render_inverted(r, nd, ctx, ovr);
 		break;
 	case NODE_PARTIAL:
 		t = resolve(r, nd, ctx);
@@ -1501,7 +1760,8 @@ static void render_nodes(struct render *r, const struct node *nodes, size_t n,
 }
 
 static enum td_err render(const struct mustache_set *set, const char *name,
-			  json_t *data, struct sbuf *out, bool raw)
+			  json_t *data, const struct mustache_rows *rows,
+			  size_t nrows, struct sbuf *out, bool raw)
 {
 	const struct tmpl *t;
 	struct frame root;
@@ -1517,11 +1777,13 @@ static enum td_err render(const struct mustache_set *set, const char *name,
 	r.bol = out->len == 0 || out->buf[out->len - 1] == '\n';
 	r.stop = false;
 	r.raw = raw;
+	r.rows = rows;
+	r.nrows = nrows;
 	r.depth = 0;
 	r.nest = 0;
 	r.steps = 0;
 	r.nind = 0;
-	root.v = data;
+	set_json(&root.v, data);
 	root.up = NULL;
 	render_nodes(&r, t->nodes, t->nnodes, &root, NULL);
 	return r.stop ? TD_ESYS : TD_OK;
@@ -1530,12 +1792,20 @@ static enum td_err render(const struct mustache_set *set, const char *name,
 enum td_err mustache_render(const struct mustache_set *set, const char *name,
 			    json_t *data, struct sbuf *out)
 {
-	return render(set, name, data, out, false);
+	return render(set, name, data, NULL, 0, out, false);
+}
+
+enum td_err mustache_render_rows(const struct mustache_set *set,
+				 const char *name, json_t *data,
+				 const struct mustache_rows *rows, size_t nrows,
+				 struct sbuf *out)
+{
+	return render(set, name, data, rows, nrows, out, false);
 }
 
 enum td_err mustache_render_raw(const struct mustache_set *set,
 				const char *name, json_t *data,
 				struct sbuf *out)
 {
-	return render(set, name, data, out, true);
+	return render(set, name, data, NULL, 0, out, true);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -55,6 +56,58 @@ bool mustache_set_has(const struct mustache_set *set, const char *name);
  */
 enum td_err mustache_render(const struct mustache_set *set, const char *name,
 			    json_t *data, struct sbuf *out);
+
+/*
+ * A row source: a list the caller answers key by key instead of building
+ * a json_t object per row, for the long lists of a page (building and
+ * reading back 50 objects of 24 keys cost more than the rest of it).
+ *
+ * A name not found in any frame of the context stack is looked up among
+ * the sources: {{#tickets}} iterates rows 0..n-1 and {{^tickets}} is true
+ * when n is 0. Inside a row, a key among keys is answered by get(), and
+ * everything else walks up the stack as for an object that lacks it; so
+ * does a key get() answers MV_MISSING for. A row renders exactly as the
+ * json object of the same values would.
+ */
+struct mustache_value {
+	enum mustache_kind {
+		MV_MISSING, /* not this row's: look further up */
+		MV_NULL,
+		MV_FALSE,
+		MV_TRUE,
+		MV_INT,
+		MV_TEXT,
+		MV_JSON
+	} kind;
+	const char *s; /* MV_TEXT: valid UTF-8, need not end in NUL... */
+	size_t n;      /* ...and its length */
+	int64_t i;     /* MV_INT */
+	json_t *json;  /* MV_JSON: a new reference the renderer releases */
+};
+
+struct mustache_rows {
+	const char *name; /* the section name it stands for */
+	size_t n;	  /* rows */
+	/*
+	 * The keys it answers: a static array, as the renderer remembers
+	 * places in it by its address.
+	 */
+	const char *const *keys;
+	size_t nkeys;
+	void *ctx;
+	/* Fills out for key (an index into keys) of row; out starts zeroed. */
+	void (*get)(void *ctx, size_t row, size_t key,
+		    struct mustache_value *out);
+};
+
+/*
+ * mustache_render() with nrows row sources after data (rows may be NULL
+ * when nrows is 0); they must stay valid until it returns.
+ */
+enum td_err mustache_render_rows(const struct mustache_set *set,
+				 const char *name, json_t *data,
+				 const struct mustache_rows *rows, size_t nrows,
+				 struct sbuf *out);
 
 /*
  * The same, escaping nothing ({{x}} as {{{x}}}): for plain text such as

@@ -20,6 +20,7 @@
 struct arena;
 struct config;
 struct db;
+struct mustache_rows;
 struct mustache_set;
 
 /* What a worker keeps between requests: read-only config, db, templates. */
@@ -76,6 +77,8 @@ struct req {
 	size_t nheaders;
 	json_t *view;	       /* the view model; rendered as HTML or JSON */
 	const char *view_name; /* template for HTML */
+	const struct mustache_rows *view_rows; /* see view_rows(), or NULL */
+	size_t nview_rows;
 	const char *redirect;  /* Location for a 303 after a write */
 	const char *body_out;  /* a raw body (set with body_type) */
 	size_t body_out_len;

@@ -284,12 +284,24 @@ enum td_err view_render(struct req *r)
 				r->path);
 	add_layout_data(r, v);
 	sbuf_init(&sb, r->arena, 65536);
-	err = mustache_render(r->ctx->views, r->view_name, v, &sb);
+	err = mustache_render_rows(r->ctx->views, r->view_name, v, r->view_rows,
+				   r->nview_rows, &sb);
 	if (err != TD_OK)
 		return req_fail(r, TD_ESYS, "cannot render template '%s'",
 				r->view_name);
 	set_body(r, &sb, "text/html; charset=utf-8");
 	return TD_OK;
+}
+
+void view_rows(struct req *r, const struct mustache_rows *rows)
+{
+	struct mustache_rows *all;
+
+	all = arena_alloc(r->arena, (r->nview_rows + 1) * sizeof(*all));
+	if (r->nview_rows > 0)
+		memcpy(all, r->view_rows, r->nview_rows * sizeof(*all));
+	all[r->nview_rows++] = *rows;
+	r->view_rows = all;
 }
 
 /* A page that needs neither the database nor any template. */

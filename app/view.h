@@ -7,6 +7,7 @@
 #include "err.h"
 
 struct arena;
+struct mustache_rows;
 struct mustache_set;
 struct req;
 
@@ -24,6 +25,15 @@ enum td_err view_load(const char *views_dir, struct arena *a,
  * template r->view_name inside the layout data every page needs, or JSON.
  */
 enum td_err view_render(struct req *r);
+
+/*
+ * Adds a row source (mustache.h) to the HTML page: a long list the
+ * template reads row by row, with no json_t object per row. *rows is
+ * copied; its ctx must live as long as the request. The JSON twin does
+ * not see it, so a handler registers it only when !r->want_json and puts
+ * the list in r->view otherwise.
+ */
+void view_rows(struct req *r, const struct mustache_rows *rows);
 
 /*
  * Sets title, template and `settings_tabs` (the settings pages the caller's

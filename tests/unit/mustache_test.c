@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,6 +528,351 @@ static void test_big_list(void)
 	arena_free(a);
 }
 
+/*
+ * Row sources. The test source answers, for row r of n: id r*10-1 (an
+ * int), name (text with no NUL after it), tags (a list, empty on odd
+ * rows), flag (true on even rows), off (false), none (null), gone (not
+ * the row's: the parent's shows), meta (an object) and dyn (a partial's
+ * name). Its MV_JSON values are references to json the test keeps, so
+ * it can check the renderer released every one.
+ */
+struct test_rows {
+	json_t *tags[2];
+	json_t *meta;
+};
+
+static const char *const test_keys[] = { "id",	 "name", "tags", "flag", "off",
+					 "none", "gone", "meta", "dyn" };
+
+static void test_get(void *ctx, size_t row, size_t key,
+		     struct mustache_value *out)
+{
+	struct test_rows *t = ctx;
+	static const char name[] = "Tom & <Jerry>'s!";
+
+	switch (key) {
+	case 0:
+		out->kind = MV_INT;
+		out->i = (int64_t)row * 10 - 1;
+		break;
+	case 1:
+		out->kind = MV_TEXT;
+		out->s = name;
+		out->n = sizeof(name) - 2; /* without the "!" */
+		break;
+	case 2:
+		out->kind = MV_JSON;
+		out->json = json_incref(t->tags[row % 2]);
+		break;
+	case 3:
+		out->kind = row % 2 ? MV_FALSE : MV_TRUE;
+		break;
+	case 4:
+		out->kind = MV_FALSE;
+		break;
+	case 5:
+		out->kind = MV_NULL;
+		break;
+	case 6:
+		out->kind = MV_MISSING;
+		break;
+	case 7:
+		out->kind = MV_JSON;
+		out->json = json_incref(t->meta);
+		break;
+	case 8:
+		out->kind = MV_TEXT;
+		out->s = "p";
+		out->n = 1;
+		break;
+	default:
+		abort();
+	}
+}
+
+static struct mustache_rows test_source(struct test_rows *t, size_t n)
+{
+	struct mustache_rows rows;
+
+	rows.name = "items";
+	rows.n = n;
+	rows.keys = test_keys;
+	rows.nkeys = sizeof(test_keys) / sizeof(test_keys[0]);
+	rows.ctx = t;
+	rows.get = test_get;
+	return rows;
+}
+
+static void test_rows_init(struct test_rows *t)
+{
+	t->tags[0] = json_pack("[s, s]", "a<b", "c");
+	t->tags[1] = json_array();
+	t->meta = json_pack("{s:s, s:{s:i}}", "k", "v&w", "deep", "n", 7);
+}
+
+/* True if the renderer left only the test's own references. */
+static bool test_rows_released(struct test_rows *t)
+{
+	bool ok = t->tags[0]->refcount == 1 && t->tags[1]->refcount == 1 &&
+		  t->meta->refcount == 1;
+
+	json_decref(t->tags[0]);
+	json_decref(t->tags[1]);
+	json_decref(t->meta);
+	return ok;
+}
+
+/* The rows as the json list they stand for: what the source must equal. */
+static json_t *test_rows_json(struct test_rows *t, size_t n)
+{
+	json_t *list = json_array(), *o, *v;
+	struct mustache_value mv;
+	size_t r, k;
+
+	for (r = 0; r < n; r++) {
+		o = json_object();
+		for (k = 0; k < sizeof(test_keys) / sizeof(test_keys[0]); k++) {
+			memset(&mv, 0, sizeof(mv));
+			test_get(t, r, k, &mv);
+			switch (mv.kind) {
+			case MV_MISSING:
+				continue;
+			case MV_NULL:
+				v = json_null();
+				break;
+			case MV_FALSE:
+				v = json_false();
+				break;
+			case MV_TRUE:
+				v = json_true();
+				break;
+			case MV_INT:
+				v = json_integer(mv.i);
+				break;
+			case MV_TEXT:
+				v = json_stringn(mv.s, mv.n);
+				break;
+			case MV_JSON:
+				v = json_deep_copy(mv.json);
+				json_decref(mv.json);
+				break;
+			default:
+				abort();
+			}
+			json_object_set_new(o, test_keys[k], v);
+		}
+		json_array_append_new(list, o);
+	}
+	return list;
+}
+
+/*
+ * Renders src over data (JSON text) with a source of n test rows, or
+ * NULL on an error; *released says every MV_JSON reference came back.
+ */
+static const char *render_rows(struct arena *a, const char *src,
+			       const char *data, size_t n, bool *released)
+{
+	struct mustache_set *set = mustache_set_new(a);
+	json_t *d = json_loads(data, 0, NULL);
+	struct test_rows t;
+	struct mustache_rows rows;
+	struct sbuf out;
+	enum td_err err;
+
+	test_rows_init(&t);
+	rows = test_source(&t, n);
+	sbuf_init(&out, a, 64);
+	mustache_set_add(set, "p", "<{{name}}>", 10, NULL);
+	err = mustache_set_add(set, "t", src, strlen(src), NULL);
+	if (err == TD_OK)
+		err = mustache_render_rows(set, "t", d, &rows, 1, &out);
+	json_decref(d);
+	*released = test_rows_released(&t);
+	return err == TD_OK ? sbuf_cstr(&out) : NULL;
+}
+
+static void check_rows(struct arena *a, const char *src, const char *data,
+		       size_t n, const char *want, const char *what)
+{
+	bool released;
+	const char *s = render_rows(a, src, data, n, &released);
+
+	ok(s != NULL && !strcmp(s, want) && released, "row source: %s", what);
+	if (s == NULL || strcmp(s, want) != 0)
+		diag("got: %s", s != NULL ? s : "(error)");
+	if (!released)
+		diag("a json reference was not released");
+}
+
+static void test_row_kinds(void)
+{
+	struct arena *a = arena_new();
+
+	check_rows(a,
+		   "{{#items}}{{id}} {{name}} {{flag}} {{off}} [{{none}}]"
+		   " [{{tags}}] [{{meta}}];{{/items}}",
+		   "{}", 2,
+		   "-1 Tom &amp; &lt;Jerry&gt;&#39;s true false [] [] [];"
+		   "9 Tom &amp; &lt;Jerry&gt;&#39;s false false [] [] [];",
+		   "each kind prints as its json would");
+	check_rows(a, "{{#items}}{{{name}}}|{{&name}}{{/items}}", "{}", 1,
+		   "Tom & <Jerry>'s|Tom & <Jerry>'s",
+		   "text is escaped by {{x}} only, and read to its length");
+	check_rows(a,
+		   "{{#items}}{{#flag}}F{{/flag}}{{^flag}}!F{{/flag}}"
+		   "{{#off}}O{{/off}}{{^none}}N{{/none}}{{#id}}I{{/id}}"
+		   "{{#name}}T{{/name}}{{#meta}}M{{/meta}};{{/items}}",
+		   "{}", 2, "FNITM;!FNITM;",
+		   "true, an int, text and an object are truthy; false and "
+		   "null are not");
+	arena_free(a);
+}
+
+static void test_row_lookup(void)
+{
+	struct arena *a = arena_new();
+
+	check_rows(a, "{{#items}}{{gone}} {{title}} {{off}};{{/items}}",
+		   "{\"gone\": \"up\", \"title\": \"T&C\", \"off\": 1}", 2,
+		   "up T&amp;C false;up T&amp;C false;",
+		   "a missing key and a key it lacks fall through to the "
+		   "parent, its own keys shadow the parent's");
+	check_rows(a, "{{^items}}none{{/items}}{{#items}}row{{/items}}", "{}",
+		   0, "none", "an empty source is falsey");
+	check_rows(a, "{{^items}}none{{/items}}[{{items}}]", "{}", 3, "[]",
+		   "a source with rows is truthy and prints nothing");
+	check_rows(a, "{{#items}}row{{/items}}", "{\"items\": [1]}", 3, "row",
+		   "a json key of the same name comes first");
+	check_rows(a, "{{#items}}{{#name}}<{{.}}|{{id}}>{{/name}};{{/items}}",
+		   "{}", 2,
+		   "<Tom &amp; &lt;Jerry&gt;&#39;s|-1>;"
+		   "<Tom &amp; &lt;Jerry&gt;&#39;s|9>;",
+		   "a section over text pushes it as {{.}}, the row stays "
+		   "below");
+	check_rows(a,
+		   "{{#items}}{{#tags}}<span>{{.}}</span>{{/tags}}"
+		   "{{^tags}}untagged{{/tags}};{{/items}}",
+		   "{}", 2, "<span>a&lt;b</span><span>c</span>;untagged;",
+		   "a section over a json list iterates it with {{.}}");
+	check_rows(a,
+		   "{{#items}}{{meta.k}} {{meta.deep.n}} [{{name.x}}]"
+		   " [{{meta.nope}}] {{#meta}}{{k}}{{/meta}};{{/items}}",
+		   "{\"name\": {\"x\": \"parent\"}}", 1,
+		   "v&amp;w 7 [] [] v&amp;w;",
+		   "dotted names go into a row's object and stop at its "
+		   "text");
+	check_rows(a, "{{#items}}{{>*dyn}}{{/items}}", "{}", 1,
+		   "<Tom &amp; &lt;Jerry&gt;&#39;s>",
+		   "a dynamic partial takes its name from a row");
+	check_rows(a, "{{#items}}{{#items}}{{id}}{{/items}};{{/items}}", "{}",
+		   2, "-19;-19;", "a source nests in itself");
+	arena_free(a);
+}
+
+/* The same node meets two sources whose keys are in other orders. */
+static void test_row_keys_cache(void)
+{
+	/* test_get answers by index: here "id" gets the name, "name" -1. */
+	static const char *const other_keys[] = { "name", "id" };
+	struct arena *a = arena_new();
+	struct mustache_set *set = mustache_set_new(a);
+	static const char src[] = "{{#items}}{{>row}}{{/items}}|"
+				  "{{#others}}{{>row}}{{/others}}";
+	struct test_rows t;
+	struct mustache_rows rows[2];
+	struct sbuf out;
+	enum td_err err;
+	bool same = true;
+	int i;
+
+	test_rows_init(&t);
+	rows[0] = test_source(&t, 2);
+	rows[1] = test_source(&t, 1);
+	rows[1].name = "others";
+	rows[1].keys = other_keys;
+	rows[1].nkeys = 2;
+	mustache_set_add(set, "row", "{{id}}={{name}};", 16, NULL);
+	mustache_set_add(set, "t", src, strlen(src), NULL);
+	for (i = 0; i < 3; i++) {
+		sbuf_init(&out, a, 64);
+		err = mustache_render_rows(set, "t", NULL, rows, 2, &out);
+		same = same && err == TD_OK &&
+		       !strcmp(sbuf_cstr(&out),
+			       "-1=Tom &amp; &lt;Jerry&gt;&#39;s;"
+			       "9=Tom &amp; &lt;Jerry&gt;&#39;s;|"
+			       "Tom &amp; &lt;Jerry&gt;&#39;s=-1;");
+		if (i == 0 && !same)
+			diag("got: %s", sbuf_cstr(&out));
+	}
+	ok(same && test_rows_released(&t),
+	   "row source: a node finds its key again in sources of other "
+	   "key orders, render after render");
+	arena_free(a);
+}
+
+/* A page over the source renders as over the json list it stands for. */
+static void test_row_same_as_json(void)
+{
+	struct arena *a = arena_new();
+	struct mustache_set *set = mustache_set_new(a);
+	static const char src[] =
+		"{{#items}}<tr id=\"{{id}}\"><td>{{name}}|{{{name}}}</td>"
+		"<td>{{#tags}}<i>{{.}}</i> {{/tags}}{{^tags}}-{{/tags}}</td>"
+		"<td>{{#flag}}yes{{/flag}}{{^flag}}no{{/flag}} {{off}}"
+		" {{none}}{{gone}}</td><td>{{meta.k}}{{#meta}}{{deep.n}}"
+		"{{/meta}}</td><td>{{#name}}{{.}}{{/name}}{{title}}</td>"
+		"</tr>\n{{/items}}{{^items}}empty{{/items}}";
+	struct test_rows t;
+	struct mustache_rows rows;
+	struct sbuf a_out, b_out;
+	json_t *d;
+	bool same = true;
+	size_t n;
+
+	test_rows_init(&t);
+	mustache_set_add(set, "t", src, strlen(src), NULL);
+	for (n = 0; n < 4; n++) {
+		d = json_pack("{s:s, s:s}", "title", "<T>", "gone", "g");
+		rows = test_source(&t, n);
+		sbuf_init(&a_out, a, 256);
+		mustache_render_rows(set, "t", d, &rows, 1, &a_out);
+		json_object_set_new(d, "items", test_rows_json(&t, n));
+		sbuf_init(&b_out, a, 256);
+		mustache_render(set, "t", d, &b_out);
+		json_decref(d);
+		same = same && a_out.len == b_out.len &&
+		       !memcmp(a_out.buf, b_out.buf, a_out.len);
+		if (a_out.len != b_out.len ||
+		    memcmp(a_out.buf, b_out.buf, a_out.len))
+			diag("rows: %s\njson: %s", a_out.buf, b_out.buf);
+	}
+	ok(same && test_rows_released(&t),
+	   "row source: 0 to 3 rows render as the json list they stand for");
+	arena_free(a);
+}
+
+/* A source iterated inside itself counts its rows against the limit. */
+static void test_row_steps(void)
+{
+	struct arena *a = arena_new();
+	struct mustache_set *set = mustache_set_new(a);
+	static const char src[] = "{{#items}}{{#items}}{{/items}}{{/items}}";
+	struct test_rows t;
+	struct mustache_rows rows;
+	struct sbuf out;
+	enum td_err err;
+
+	test_rows_init(&t);
+	rows = test_source(&t, (size_t)1 << 12);
+	mustache_set_add(set, "t", src, strlen(src), NULL);
+	sbuf_init(&out, a, 64);
+	err = mustache_render_rows(set, "t", NULL, &rows, 1, &out);
+	ok(err == TD_ESYS && test_rows_released(&t),
+	   "row source: 4096 x 4096 empty rows hit the work limit");
+	arena_free(a);
+}
+
 int main(void)
 {
 	run_spec();
@@ -539,5 +885,10 @@ int main(void)
 	test_layout();
 	test_standalone();
 	test_big_list();
+	test_row_kinds();
+	test_row_lookup();
+	test_row_keys_cache();
+	test_row_same_as_json();
+	test_row_steps();
 	return tap_done();
 }
