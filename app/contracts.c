@@ -117,46 +117,39 @@ static const char sql_client_contracts[] =
 	" WHERE c.tenant_id = app_tenant() AND c.client_id = $1"
 	" ORDER BY c.starts_on DESC, c.id DESC LIMIT 50";
 /*
- * The contract in force today for a client (dates, not voided): CLIENT is
- * the client's id as SQL, $1 or the client of a ticket.
+ * The contracts in force today for a client (dates, not voided), one with
+ * a block of hours first; CLIENT is the client's id as SQL, $1 or the
+ * client of a ticket. For a block: its current cycle as [from, to) dates
+ * and last day, and the instants that cycle and (for rollover) the one
+ * before start and end in the tenant's zone — instants, so the time query
+ * compares plain parameters and stays on its index. One statement answers
+ * both "is there a contract" (the default kind of time) and "what is left
+ * of the block", which pages ask together.
  */
-#define SQL_ACTIVE(CLIENT)                                                     \
-	"SELECT c.id, c.type FROM contracts c JOIN tenants t"                  \
-	" ON t.id = c.tenant_id WHERE c.tenant_id = app_tenant()"              \
-	" AND c.client_id = " CLIENT " AND c.state <> 'voided'"                \
-	" AND c.starts_on <= " TODAY                                           \
-	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"
-/*
- * The block of the contract in force today, its current cycle as [from,
- * to) dates and last day, and the instants that cycle and (for rollover)
- * the one before start and end in the tenant's zone — instants, so the
- * time query compares plain parameters and stays on its index.
- */
-#define SQL_BLOCK(CLIENT)                                                      \
+#define SQL_IN_FORCE(CLIENT)                                                   \
 	"SELECT c.id, c.name, c.block_minutes, c.block_rollover,"              \
 	" c.rollover_cap_minutes, c.billing_frequency,"                        \
 	" lower(cy.r)::text, upper(cy.r)::text, (upper(cy.r) - 1)::text,"      \
 	" lower(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
 	" upper(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
 	" lower(pc.r)::timestamp AT TIME ZONE t.time_zone,"                    \
-	" upper(pc.r)::timestamp AT TIME ZONE t.time_zone"                     \
+	" upper(pc.r)::timestamp AT TIME ZONE t.time_zone, c.type"             \
 	" FROM contracts c JOIN tenants t ON t.id = c.tenant_id,"              \
-	" LATERAL (SELECT contract_cycle(c.starts_on, c.ends_on,"              \
-	" c.billing_frequency, c.billing_day, " TODAY ") AS r) cy,"            \
+	" LATERAL (SELECT CASE WHEN c.block_minutes IS NOT NULL THEN"          \
+	" contract_cycle(c.starts_on, c.ends_on,"                              \
+	" c.billing_frequency, c.billing_day, " TODAY ") END AS r) cy,"        \
 	" LATERAL (SELECT CASE WHEN lower(cy.r) > c.starts_on THEN"            \
 	" contract_cycle(c.starts_on, c.ends_on, c.billing_frequency,"         \
 	" c.billing_day, lower(cy.r) - 1) END AS r) pc"                        \
 	" WHERE c.tenant_id = app_tenant() AND c.client_id = " CLIENT          \
-	" AND c.state <> 'voided' AND c.block_minutes IS NOT NULL"             \
-	" AND c.starts_on <= " TODAY                                           \
-	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"
+	" AND c.state <> 'voided' AND c.starts_on <= " TODAY                   \
+	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"                   \
+	" ORDER BY c.block_minutes IS NULL, c.id"
 #define TICKET_CLIENT                                                          \
 	"(SELECT k.client_id FROM tickets k WHERE k.tenant_id = app_tenant()"  \
 	" AND k.id = $1)"
-static const char sql_active[] = SQL_ACTIVE("$1");
-static const char sql_block[] = SQL_BLOCK("$1");
-static const char sql_active_ticket[] = SQL_ACTIVE(TICKET_CLIENT);
-static const char sql_block_ticket[] = SQL_BLOCK(TICKET_CLIENT);
+static const char sql_in_force[] = SQL_IN_FORCE("$1");
+static const char sql_in_force_ticket[] = SQL_IN_FORCE(TICKET_CLIENT);
 static const char sql_client_ok[] =
 	"SELECT name, archived_at IS NOT NULL OR merged_into IS NOT NULL"
 	" FROM clients WHERE tenant_id = app_tenant() AND id = $1";
@@ -307,7 +300,7 @@ enum td_err contracts_time_default(struct req *r, int64_t client_id,
 	PGresult *res;
 	enum td_err err;
 
-	err = req_query(r, sql_active, 1, params, &res);
+	err = req_query(r, sql_in_force, 1, params, &res);
 	if (err != TD_OK)
 		return err;
 	/* Every contract type bills time; no contract means internal work. */
@@ -337,16 +330,14 @@ void contracts_client_want(struct req *r, int64_t client_id)
 {
 	const char *params[1] = { req_id(r, client_id) };
 
-	req_want(r, sql_block, 1, params);
-	req_want(r, sql_active, 1, params);
+	req_want(r, sql_in_force, 1, params);
 }
 
 void contracts_ticket_want(struct req *r, int64_t ticket_id)
 {
 	const char *params[1] = { req_id(r, ticket_id) };
 
-	req_want(r, sql_block_ticket, 1, params);
-	req_want(r, sql_active_ticket, 1, params);
+	req_want(r, sql_in_force_ticket, 1, params);
 }
 
 void contracts_ticket_known(struct req *r, int64_t ticket_id, int64_t client_id)
@@ -354,8 +345,8 @@ void contracts_ticket_known(struct req *r, int64_t ticket_id, int64_t client_id)
 	const char *ticket[1] = { req_id(r, ticket_id) },
 		   *client[1] = { req_id(r, client_id) };
 
-	req_wanted_alias(r, sql_block_ticket, ticket, sql_block, 1, client);
-	req_wanted_alias(r, sql_active_ticket, ticket, sql_active, 1, client);
+	req_wanted_alias(r, sql_in_force_ticket, ticket, sql_in_force, 1,
+			 client);
 }
 
 enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)
@@ -367,8 +358,8 @@ enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)
 	enum td_err err;
 	json_t *b;
 
-	err = req_query(r, sql_block, 1, params, &res);
-	if (err != TD_OK || PQntuples(res) == 0)
+	err = req_query(r, sql_in_force, 1, params, &res);
+	if (err != TD_OK || PQntuples(res) == 0 || db_isnull(res, 0, 2))
 		return err;
 	size = db_int(res, 0, 2);
 	err = used_minutes(r, client_id, db_text(res, 0, 9),

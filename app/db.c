@@ -13,10 +13,36 @@
 #include "log.h"
 #include "banned.h"
 
+/*
+ * The operator's options (a conninfo may name some), and ISO dates: the
+ * app reads dates and timestamps PostgreSQL writes as text (date::text,
+ * the queue's cursor) whatever DateStyle the server defaults to.
+ */
+static char *conn_options(const char *conninfo)
+{
+	static const char iso[] = "-c datestyle=ISO,YMD";
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char *theirs = NULL;
+	char *s;
+	size_t n;
+
+	for (o = opts; o != NULL && o->keyword != NULL; o++)
+		if (!strcmp(o->keyword, "options") && o->val != NULL &&
+		    *o->val != '\0')
+			theirs = o->val;
+	n = (theirs != NULL ? strlen(theirs) + 1 : 0) + sizeof(iso);
+	s = xmalloc(n);
+	snprintf(s, n, "%s%s%s", theirs != NULL ? theirs : "",
+		 theirs != NULL ? " " : "", iso);
+	PQconninfoFree(opts);
+	return s;
+}
+
 void db_init(struct db *db, const char *conninfo, int timeout)
 {
 	memset(db, 0, sizeof(*db));
 	db->conninfo = xstrdup(conninfo);
+	db->options = conn_options(conninfo);
 	db->timeout = timeout;
 }
 
@@ -25,6 +51,7 @@ void db_release(struct db *db)
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	free(db->conninfo);
+	free(db->options);
 	memset(db, 0, sizeof(*db));
 }
 
@@ -37,8 +64,8 @@ static void notice_quiet(void *arg, const char *msg)
 enum td_err db_ensure(struct db *db)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name",
-			       NULL };
-	const char *vals[4];
+			       "options", NULL };
+	const char *vals[5];
 	char timeout[16];
 
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
@@ -53,7 +80,8 @@ enum td_err db_ensure(struct db *db)
 	vals[0] = db->conninfo; /* expanded; later keys override it */
 	vals[1] = timeout;
 	vals[2] = "tallydesk";
-	vals[3] = NULL;
+	vals[3] = db->options;
+	vals[4] = NULL;
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		snprintf(db->errmsg, sizeof(db->errmsg), "%s",

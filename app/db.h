@@ -17,6 +17,7 @@ struct arena;
 struct db {
 	PGconn *conn;
 	char *conninfo;
+	char *options; /* the conninfo's options, and ISO dates */
 	int timeout;
 	bool in_tx;
 	/*

@@ -20,12 +20,14 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "mustache.h"
 #include "names.h"
 #include "notify.h"
 #include "queue.h"
 #include "req.h"
 #include "sbuf.h"
 #include "ticketctx.h"
+#include "view.h"
 #include "banned.h"
 
 #define CURSOR_KEY_MAX	    64
@@ -61,9 +63,10 @@
 #define SLA_NEXT                                                               \
 	"sla_next_due_of(t.first_response_at, t.closed_at, t.response_due_at," \
 	" t.resolution_due_at)"
+#define LIST_TAGS TICKET_TAGS_JSON("t.tags")
 #define LIST_COLUMNS                                                                  \
 	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text,"      \
-	" t.assignee_id, t.status, t.priority, to_json(t.tags)::text, t.type,"        \
+	" t.assignee_id, t.status, t.priority, " LIST_TAGS ", t.type,"                \
 	" date_part('epoch', now() - t.updated_at)::int8,"                            \
 	" date_part('epoch', t.updated_at)::int8, t.source, t.board_rank, " SLA_STATE \
 	", date_part('epoch', " SLA_NEXT " - now())::int8,"
@@ -117,9 +120,13 @@
 #define LIST_FILTERS_MINE      PLAIN_FILTERS(ANY_STATUS, ME)
 #define LIST_FILTERS_OPEN      PLAIN_FILTERS(OPEN_STATUS, NOBODY)
 #define LIST_FILTERS_OPEN_MINE PLAIN_FILTERS(OPEN_STATUS, ME)
-#define TS_KEY                                                                 \
-	"to_char(t.updated_at AT TIME ZONE 'UTC',"                             \
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/*
+ * The update time as PostgreSQL writes a timestamp, "2026-11-24
+ * 11:53:27.1234" (db.c asks for ISO dates); cursor_key turns the last
+ * row's into the instant the cursor shows. to_char on every row cost as
+ * much as the rest of the row.
+ */
+#define TS_KEY "(t.updated_at AT TIME ZONE 'UTC')::text"
 
 /* Each order: its cursor key column, its cursor test, its ORDER BY. */
 #define KEY_UPDATED " " TS_KEY
@@ -399,11 +406,18 @@ static const char *query_param(struct req *r, const char *name)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-/* Text, or null when empty: mustache takes "" for true. */
+/*
+ * JSON text as a value, an empty list if it does not parse. Most tickets
+ * have no tags: their "[]" skips the parser, which costs a list row more
+ * than all its other fields.
+ */
 static json_t *json_from(const char *text)
 {
-	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+	json_t *v;
 
+	if (!strcmp(text, "[]"))
+		return json_array();
+	v = json_loads(text, JSON_DECODE_ANY, NULL);
 	return v != NULL ? v : json_array();
 }
 
@@ -458,16 +472,41 @@ static const char *due_text(struct req *r, int64_t s)
 	return count_text(r, when, a / 86400, "d");
 }
 
-/* "2026-11-24T08:17:59Z" for a time in seconds since the epoch. */
+/* v as n decimal digits at s, zero-padded. */
+static void put_digits(char *s, int v, int n)
+{
+	while (n-- > 0) {
+		s[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/*
+ * "2026-11-24T08:17:59Z" for a time in seconds since the epoch, digit by
+ * digit: strftime cost more than all the other fields of a list row.
+ */
 static const char *iso_utc(struct req *r, int64_t secs)
 {
 	time_t t = (time_t)secs;
 	struct tm tm;
 	char *s = arena_alloc_raw(r->arena, 24);
 
-	gmtime_r(&t, &tm);
-	if (strftime(s, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		s[0] = '\0';
+	s[0] = '\0';
+	if (gmtime_r(&t, &tm) == NULL)
+		return s;
+	/* Years of other than four digits are for strftime. */
+	if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+		if (strftime(s, 24, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			s[0] = '\0';
+		return s;
+	}
+	memcpy(s, "0000-00-00T00:00:00Z", 21);
+	put_digits(s, tm.tm_year + 1900, 4);
+	put_digits(s + 5, tm.tm_mon + 1, 2);
+	put_digits(s + 8, tm.tm_mday, 2);
+	put_digits(s + 11, tm.tm_hour, 2);
+	put_digits(s + 14, tm.tm_min, 2);
+	put_digits(s + 17, tm.tm_sec, 2);
 	return s;
 }
 
@@ -483,85 +522,287 @@ static const char *sla_badge(const char *state)
 	return "badge-off";
 }
 
-/* A text column, as it came (PostgreSQL sends valid UTF-8). */
-static void put_text(json_t *o, const char *key, const PGresult *res, int i,
-		     int col)
-{
-	json_object_set_new_nocheck(
-		o, key,
-		json_stringn_nocheck(PQgetvalue(res, i, col),
-				     (size_t)PQgetlength(res, i, col)));
-}
+/* The columns of LIST_COLUMNS a row reads (3 and 5 are empty). */
+enum list_col {
+	COL_ID = 0,
+	COL_NUMBER = 1,
+	COL_SUBJECT = 2,
+	COL_CLIENT_ID = 4,
+	COL_ASSIGNEE_ID = 6,
+	COL_STATUS = 7,
+	COL_PRIORITY = 8,
+	COL_TAGS = 9,
+	COL_TYPE = 10,
+	COL_AGE = 11,
+	COL_UPDATED = 12,
+	COL_SOURCE = 13,
+	COL_RANK = 14,
+	COL_SLA_STATE = 15,
+	COL_SLA_DUE = 16
+};
 
-static void put(json_t *o, const char *key, json_t *v)
+/* One list result, for reading its rows field by field. */
+struct row_src {
+	struct req *r;
+	const PGresult *res;
+};
+
+/* How a field is read from column col of row i (see LIST_ROW). */
+typedef void row_read(const struct row_src *src, int i, int col,
+		      struct mustache_value *out);
+
+static void set_text(struct mustache_value *out, const char *s)
 {
-	json_object_set_new_nocheck(o, key, v);
+	out->kind = MV_TEXT;
+	out->s = s;
+	out->n = strlen(s);
 }
 
 /* A kept name (UTF-8 already: it came from PostgreSQL), or null. */
-static json_t *opt_string(const char *s)
+static void set_name(struct mustache_value *out, const char *s)
 {
-	return s != NULL ? json_string_nocheck(s) : json_null();
+	if (s != NULL)
+		set_text(out, s);
+	else
+		out->kind = MV_NULL;
 }
 
-/*
- * One row of the list, built field by field: this runs 50 times a page,
- * and json_pack's format parsing and UTF-8 checks cost more than the rest.
- */
-static json_t *ticket_row(struct req *r, const PGresult *res, int i)
+static void read_int(const struct row_src *src, int i, int col,
+		     struct mustache_value *out)
+{
+	out->kind = MV_INT;
+	out->i = db_int(src->res, i, col);
+}
+
+static void read_opt_int(const struct row_src *src, int i, int col,
+			 struct mustache_value *out)
+{
+	if (db_isnull(src->res, i, col))
+		out->kind = MV_NULL;
+	else
+		read_int(src, i, col, out);
+}
+
+/* A text column, as it came (PostgreSQL sends valid UTF-8). */
+static void read_text(const struct row_src *src, int i, int col,
+		      struct mustache_value *out)
+{
+	out->kind = MV_TEXT;
+	out->s = PQgetvalue(src->res, i, col);
+	out->n = (size_t)PQgetlength(src->res, i, col);
+}
+
+static void read_ref(const struct row_src *src, int i, int col,
+		     struct mustache_value *out)
+{
+	set_text(out,
+		 arena_join(src->r->arena, "T-", db_text(src->res, i, col)));
+}
+
+static void read_url(const struct row_src *src, int i, int col,
+		     struct mustache_value *out)
+{
+	set_text(out, arena_join(src->r->arena, "/tickets/",
+				 db_text(src->res, i, col)));
+}
+
+static void read_client(const struct row_src *src, int i, int col,
+			struct mustache_value *out)
+{
+	set_name(out, names_client(db_int(src->res, i, col)));
+}
+
+static void read_assignee(const struct row_src *src, int i, int col,
+			  struct mustache_value *out)
+{
+	if (db_isnull(src->res, i, col))
+		out->kind = MV_NULL;
+	else
+		set_name(out, names_user(db_int(src->res, i, col)));
+}
+
+static enum ticket_status status_of(const struct row_src *src, int i, int col)
+{
+	return ticketctx_status_parse(db_text(src->res, i, col));
+}
+
+static void read_status_label(const struct row_src *src, int i, int col,
+			      struct mustache_value *out)
+{
+	set_text(out, ticketctx_status_label(src->r, status_of(src, i, col)));
+}
+
+static void read_status_class(const struct row_src *src, int i, int col,
+			      struct mustache_value *out)
+{
+	set_text(out, ticketctx_status_badge(status_of(src, i, col)));
+}
+
+static void read_priority_label(const struct row_src *src, int i, int col,
+				struct mustache_value *out)
+{
+	set_text(out, ticketctx_priority_label((int)db_int(src->res, i, col)));
+}
+
+static void read_priority_class(const struct row_src *src, int i, int col,
+				struct mustache_value *out)
 {
 	static const char *const prio_class[] = { "badge-p3", "badge-p1",
 						  "badge-p2", "badge-p3",
 						  "badge-p4" };
-	int prio = (int)db_int(res, i, 8);
-	const char *st = db_text(res, i, 7);
-	enum ticket_status k = ticketctx_status_parse(st);
-	json_t *o = json_object();
+	int64_t prio = db_int(src->res, i, col);
 
-	put(o, "id", json_integer(db_int(res, i, 0)));
-	put(o, "number", json_integer(db_int(res, i, 1)));
-	put(o, "ref",
-	    json_string_nocheck(
-		    arena_join(r->arena, "T-", db_text(res, i, 1))));
-	put(o, "url",
-	    json_string_nocheck(
-		    arena_join(r->arena, "/tickets/", db_text(res, i, 0))));
-	put_text(o, "subject", res, i, 2);
-	put(o, "client_id", json_integer(db_int(res, i, 4)));
-	put(o, "client", opt_string(names_client(db_int(res, i, 4))));
-	put(o, "assignee",
-	    db_isnull(res, i, 6) ? json_null() :
-				   opt_string(names_user(db_int(res, i, 6))));
-	put(o, "assignee_id",
-	    db_isnull(res, i, 6) ? json_null() :
-				   json_integer(db_int(res, i, 6)));
-	put_text(o, "status", res, i, 7);
-	put(o, "status_label",
-	    json_string_nocheck(ticketctx_status_label(r, k)));
-	put(o, "status_class", json_string_nocheck(ticketctx_status_badge(k)));
-	put(o, "priority", json_integer(prio));
-	put(o, "priority_label",
-	    json_string_nocheck(ticketctx_priority_label(prio)));
-	put(o, "priority_class",
-	    json_string_nocheck(prio_class[prio >= 1 && prio <= 4 ? prio : 0]));
-	put(o, "tags", json_from(db_text(res, i, 9)));
-	put_text(o, "type", res, i, 10);
-	put(o, "updated", json_string_nocheck(age_text(r, db_int(res, i, 11))));
-	put(o, "updated_at",
-	    json_string_nocheck(iso_utc(r, db_int(res, i, 12))));
-	put_text(o, "source", res, i, 13);
-	put(o, "board_rank", json_real(strtod(db_text(res, i, 14), NULL)));
-	put_text(o, "sla_state", res, i, 15);
-	if (!strcmp(db_text(res, i, 15), "paused"))
-		put(o, "sla_label", json_string_nocheck("paused"));
+	set_text(out, prio_class[prio >= 1 && prio <= 4 ? prio : 0]);
+}
+
+static void read_tags(const struct row_src *src, int i, int col,
+		      struct mustache_value *out)
+{
+	out->kind = MV_JSON;
+	out->json = json_from(db_text(src->res, i, col));
+}
+
+static void read_age(const struct row_src *src, int i, int col,
+		     struct mustache_value *out)
+{
+	set_text(out, age_text(src->r, db_int(src->res, i, col)));
+}
+
+static void read_time(const struct row_src *src, int i, int col,
+		      struct mustache_value *out)
+{
+	set_text(out, iso_utc(src->r, db_int(src->res, i, col)));
+}
+
+static void read_rank(const struct row_src *src, int i, int col,
+		      struct mustache_value *out)
+{
+	out->kind = MV_JSON;
+	out->json = json_real(strtod(db_text(src->res, i, col), NULL));
+}
+
+/* "paused", the time to the next due, or null when nothing is due. */
+static void read_sla_label(const struct row_src *src, int i, int col,
+			   struct mustache_value *out)
+{
+	if (!strcmp(db_text(src->res, i, COL_SLA_STATE), "paused"))
+		set_text(out, "paused");
+	else if (db_isnull(src->res, i, col))
+		out->kind = MV_NULL;
 	else
-		put(o, "sla_label",
-		    db_isnull(res, i, 16) ? json_null() :
-					    json_string_nocheck(due_text(
-						    r, db_int(res, i, 16))));
-	put(o, "sla_class",
-	    json_string_nocheck(sla_badge(db_text(res, i, 15))));
+		set_text(out, due_text(src->r, db_int(src->res, i, col)));
+}
+
+static void read_sla_class(const struct row_src *src, int i, int col,
+			   struct mustache_value *out)
+{
+	set_text(out, sla_badge(db_text(src->res, i, col)));
+}
+
+/*
+ * A row of the list, field by field: its key, how it is read and from
+ * which column. The API's objects (ticket_row) and the page's rows
+ * (row_get) both come from this one table, so they cannot disagree; the
+ * order is the API's.
+ */
+#define LIST_ROW(X)                                                            \
+	X("id", read_int, COL_ID)                                              \
+	X("number", read_int, COL_NUMBER)                                      \
+	X("ref", read_ref, COL_NUMBER)                                         \
+	X("url", read_url, COL_ID)                                             \
+	X("subject", read_text, COL_SUBJECT)                                   \
+	X("client_id", read_int, COL_CLIENT_ID)                                \
+	X("client", read_client, COL_CLIENT_ID)                                \
+	X("assignee", read_assignee, COL_ASSIGNEE_ID)                          \
+	X("assignee_id", read_opt_int, COL_ASSIGNEE_ID)                        \
+	X("status", read_text, COL_STATUS)                                     \
+	X("status_label", read_status_label, COL_STATUS)                       \
+	X("status_class", read_status_class, COL_STATUS)                       \
+	X("priority", read_int, COL_PRIORITY)                                  \
+	X("priority_label", read_priority_label, COL_PRIORITY)                 \
+	X("priority_class", read_priority_class, COL_PRIORITY)                 \
+	X("tags", read_tags, COL_TAGS)                                         \
+	X("type", read_text, COL_TYPE)                                         \
+	X("updated", read_age, COL_AGE)                                        \
+	X("updated_at", read_time, COL_UPDATED)                                \
+	X("source", read_text, COL_SOURCE)                                     \
+	X("board_rank", read_rank, COL_RANK)                                   \
+	X("sla_state", read_text, COL_SLA_STATE)                               \
+	X("sla_label", read_sla_label, COL_SLA_DUE)                            \
+	X("sla_class", read_sla_class, COL_SLA_STATE)
+#define ROW_KEY(key, read, col)	  key,
+#define ROW_FIELD(key, read, col) { read, col },
+
+static const char *const row_keys[] = { LIST_ROW(ROW_KEY) };
+static const struct row_field {
+	row_read *read;
+	int col;
+} row_fields[] = { LIST_ROW(ROW_FIELD) };
+
+#define ROW_NKEYS (sizeof(row_keys) / sizeof(row_keys[0]))
+
+/* A value of the table as the API gives it. */
+static json_t *value_json(const struct mustache_value *v)
+{
+	switch (v->kind) {
+	case MV_NULL:
+		return json_null();
+	case MV_FALSE:
+		return json_false();
+	case MV_TRUE:
+		return json_true();
+	case MV_INT:
+		return json_integer(v->i);
+	case MV_TEXT:
+		return json_stringn_nocheck(v->s, v->n);
+	case MV_JSON:
+		return v->json;
+	case MV_MISSING:
+	default:
+		abort();
+	}
+}
+
+/* One row of the list as the API's object (and the board's card). */
+static json_t *ticket_row(struct req *r, const PGresult *res, int i)
+{
+	const struct row_src src = { r, res };
+	struct mustache_value v;
+	json_t *o = json_object();
+	size_t k;
+
+	for (k = 0; k < ROW_NKEYS; k++) {
+		memset(&v, 0, sizeof(v));
+		row_fields[k].read(&src, i, row_fields[k].col, &v);
+		json_object_set_new_nocheck(o, row_keys[k], value_json(&v));
+	}
 	return o;
+}
+
+/* The row source's answer: the same table, with no object built. */
+static void row_get(void *ctx, size_t row, size_t key,
+		    struct mustache_value *out)
+{
+	const struct row_src *src = ctx;
+
+	row_fields[key].read(src, (int)row, row_fields[key].col, out);
+}
+
+/* The page's first n rows of res, read as the template asks for them. */
+static void add_row_source(struct req *r, const PGresult *res, int n)
+{
+	struct row_src *src = arena_alloc(r->arena, sizeof(*src));
+	struct mustache_rows rows;
+
+	src->r = r;
+	src->res = res;
+	rows.name = "tickets";
+	rows.n = (size_t)n;
+	rows.keys = row_keys;
+	rows.nkeys = ROW_NKEYS;
+	rows.ctx = src;
+	rows.get = row_get;
+	view_rows(r, &rows);
 }
 
 /* The statuses as a PostgreSQL array literal of fixed keys. */
@@ -721,6 +962,22 @@ static json_t *filter_json(const struct queue_filter *f)
  * The cursor "<id>.<key>": the key must look like what the sort writes
  * (digits, '-', ':', '.', 'T', 'Z', '~'), so a cast cannot fail.
  */
+/*
+ * The cursor's key from a row's: an update time ("2026-11-24 11:53:27.1",
+ * perhaps after "2~") becomes "2026-11-24T11:53:27.1Z"; others are digits.
+ */
+static const char *cursor_key(struct req *r, const char *key)
+{
+	const char *space = strchr(key, ' ');
+	char *s;
+
+	if (space == NULL)
+		return key;
+	s = arena_printf(r->arena, "%sZ", key);
+	s[space - key] = 'T';
+	return s;
+}
+
 static bool parse_cursor(struct req *r, const char *s, const char **key,
 			 const char **id)
 {
@@ -804,8 +1061,7 @@ static enum td_err add_choices(struct req *r, const struct queue_filter *f)
 	if (f->assignee_id != NULL && !f->unassigned && f->assignee != NULL &&
 	    strcmp(f->assignee, "me") != 0)
 		user = strtoll(f->assignee_id, NULL, 10);
-	err = ticketctx_choices(r, user, f->queue, true, &c);
-	json_object_set_new(v, "user_choices", c.users);
+	err = ticketctx_choices(r, "user_choices", user, f->queue, true, &c);
 	json_object_set_new(v, "has_queues",
 			    json_boolean(json_array_size(c.queues) > 0));
 	json_object_set_new(v, "queue_choices", c.queues);
@@ -903,7 +1159,7 @@ static enum td_err list_page(struct req *r, bool mine)
 	const char *after = clientctx_after(r), *params[14], *next, *collect;
 	const char *key = NULL, *cid = NULL;
 	struct queue_filter f;
-	json_t *v = req_view(r), *rows = json_array();
+	json_t *v = req_view(r), *rows = NULL;
 	int limit = clientctx_limit(r), i, n;
 	PGresult *res;
 	/* The plan setting, the list and the commit, in one round trip. */
@@ -917,7 +1173,11 @@ static enum td_err list_page(struct req *r, bool mine)
 	err = resolve_clients(r, &f);
 	if (err != TD_OK)
 		return err;
-	json_object_set_new(v, "tickets", rows);
+	/* The page reads its rows from the result (add_row_source). */
+	if (r->want_json) {
+		rows = json_array();
+		json_object_set_new(v, "tickets", rows);
+	}
 	json_object_set_new(v, "next", json_null());
 	json_object_set_new(v, "filter", filter_json(&f));
 	json_object_set_new(v, "title",
@@ -946,17 +1206,20 @@ static enum td_err list_page(struct req *r, bool mine)
 		err = db_exec(r->db, r->arena, collect, 14, params, &res);
 	if (err != TD_OK)
 		return req_fail(r, err, "query failed: %s", r->db->errmsg);
-	err = names_load(r, res, 4, 6);
+	err = names_load(r, res, COL_CLIENT_ID, COL_ASSIGNEE_ID);
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
-	for (i = 0; i < n && i < limit; i++)
+	if (rows == NULL)
+		add_row_source(r, res, n < limit ? n : limit);
+	for (i = 0; rows != NULL && i < n && i < limit; i++)
 		json_array_append_new(rows, ticket_row(r, res, i));
 	json_object_set_new(v, "has_tickets", json_boolean(n > 0));
 	if (n > limit) {
-		next = arena_printf(
-			r->arena, "%s.%s", db_text(res, limit - 1, 0),
-			db_text(res, limit - 1, PQnfields(res) - 1));
+		next = arena_printf(r->arena, "%s.%s",
+				    db_text(res, limit - 1, 0),
+				    cursor_key(r, db_text(res, limit - 1,
+							  PQnfields(res) - 1)));
 		json_object_set_new(v, "next", json_string(next));
 		json_object_set_new(
 			v, "next_url",
@@ -1037,7 +1300,8 @@ enum td_err queue_board(struct req *r)
 						     sql_board_open,
 				14, params, &res);
 		if (err == TD_OK)
-			err = names_load(r, res, 4, 6);
+			err = names_load(r, res, COL_CLIENT_ID,
+					 COL_ASSIGNEE_ID);
 		if (err != TD_OK)
 			return err;
 		cards = json_array();

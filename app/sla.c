@@ -97,37 +97,6 @@ static const char sql_holiday_delete[] =
 	" RETURNING tier_id, day::text, name";
 
 /*
- * The SLA box of a ticket. For each clock: its due time (tenant's time
- * zone and ISO), its state, and the seconds left (business time) or
- * overdue (wall time) at the instant it stopped or now.
- */
-#define CLOCK(due, warn, stop)                                                 \
-	" to_char(" due " AT TIME ZONE z.time_zone, 'YYYY-MM-DD HH24:MI'),"    \
-	" to_char(" due                                                        \
-	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"              \
-	" CASE WHEN " due " IS NULL THEN 'none'"                               \
-	" WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due              \
-	" THEN 'breached' WHEN " stop " IS NOT NULL THEN 'met'"                \
-	" WHEN t.sla_paused_at IS NOT NULL THEN 'paused'"                      \
-	" WHEN now() >= " warn " THEN 'at_risk' ELSE 'ok' END,"                \
-	" CASE WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due         \
-	" THEN -floor(extract(epoch FROM coalesce(" stop ", t.sla_paused_at,"  \
-	" now()) - " due "))::bigint"                                          \
-	" ELSE sla_business_seconds(t.tenant_id, t.sla_tier_id,"               \
-	" coalesce(" stop ", t.sla_paused_at, now()), " due ") END"
-#define RESPONSE_CLOCK                                                         \
-	CLOCK("t.response_due_at", "t.response_warn_at",                       \
-	      "coalesce(t.first_response_at, t.closed_at)")
-#define RESOLUTION_CLOCK                                                       \
-	CLOCK("t.resolution_due_at", "t.resolution_warn_at", "t.closed_at")
-static const char sql_ticket_sla[] =
-	"SELECT r.name, r.calendar, r.time_zone," RESPONSE_CLOCK
-	"," RESOLUTION_CLOCK
-	" FROM tickets t JOIN tenants z ON z.id = t.tenant_id"
-	" JOIN sla_tiers r ON r.tenant_id = t.tenant_id AND r.id = t.sla_tier_id"
-	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
-
-/*
  * The report: tickets created in [$1, $2] (local dates in the tenant's
  * time zone), grouped by $3 (client, tier or priority). A clock is met or
  * breached once it stopped or its due time passed; a clock still running
@@ -1175,34 +1144,20 @@ static json_t *clock_json(struct req *r, const PGresult *res, int col)
 			 label, "css", css, "seconds", (json_int_t)secs);
 }
 
-void sla_ticket_want(struct req *r, int64_t ticket_id)
+void sla_box_json(struct req *r, const PGresult *res, int col, json_t *ticket)
 {
-	const char *params[1] = { req_id(r, ticket_id) };
-
-	req_want(r, sql_ticket_sla, 1, params);
-}
-
-enum td_err sla_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket)
-{
-	const char *params[1] = { req_id(r, ticket_id) };
-	PGresult *res;
-	enum td_err err;
-
-	err = req_query(r, sql_ticket_sla, 1, params, &res);
-	if (err != TD_OK)
-		return err;
-	if (PQntuples(res) != 1) {
+	if (db_isnull(res, 0, col)) {
 		json_object_set_new(ticket, "sla", json_null());
-		return TD_OK;
+		return;
 	}
-	json_object_set_new(ticket, "sla",
-			    json_pack("{s:s, s:s, s:b, s:o, s:o}", "tier",
-				      db_text(res, 0, 0), "calendar",
-				      db_text(res, 0, 1), "business_hours",
-				      !strcmp(db_text(res, 0, 1), "business"),
-				      "response", clock_json(r, res, 3),
-				      "resolution", clock_json(r, res, 7)));
-	return TD_OK;
+	json_object_set_new(
+		ticket, "sla",
+		json_pack("{s:s, s:s, s:b, s:o, s:o}", "tier",
+			  db_text(res, 0, col), "calendar",
+			  db_text(res, 0, col + 1), "business_hours",
+			  !strcmp(db_text(res, 0, col + 1), "business"),
+			  "response", clock_json(r, res, col + 3), "resolution",
+			  clock_json(r, res, col + 7)));
 }
 
 /* ------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "err.h"
 
@@ -38,15 +39,49 @@ struct req;
  */
 
 /*
- * Adds "sla" to a ticket's view model: tier, and for "response" and
- * "resolution" {due_at, state (ok, at_risk, breached, met, paused),
- * label ("2 h 10 min left", "overdue by 35 min"), css (sla-ok, sla-risk,
- * sla-breached, sla-met, sla-paused)}. "sla" is null when the ticket has
- * no tier. The ticket must be the request tenant's (call after loading it).
+ * The SLA box of a ticket, read with the ticket itself (its page has one
+ * statement fewer): SLA_BOX_COLUMNS(tz) are SLA_BOX_NCOLS columns of the
+ * ticket t and its tier r (joined by SLA_BOX_JOIN), tz the tenant's time
+ * zone as SQL. For each clock: its due time (in tz and ISO), its state,
+ * and the seconds left (business time) or overdue (wall time) at the
+ * instant it stopped or now.
  */
-enum td_err sla_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket);
-/* Asks ahead (req_want) for the read sla_ticket_json makes. */
-void sla_ticket_want(struct req *r, int64_t ticket_id);
+#define SLA_CLOCK(due, warn, stop, tz)                                         \
+	" to_char(" due " AT TIME ZONE " tz ", 'YYYY-MM-DD HH24:MI'),"         \
+	" to_char(" due                                                        \
+	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"              \
+	" CASE WHEN " due " IS NULL THEN 'none'"                               \
+	" WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due              \
+	" THEN 'breached' WHEN " stop " IS NOT NULL THEN 'met'"                \
+	" WHEN t.sla_paused_at IS NOT NULL THEN 'paused'"                      \
+	" WHEN now() >= " warn " THEN 'at_risk' ELSE 'ok' END,"                \
+	" CASE WHEN r.id IS NULL THEN NULL"                                    \
+	" WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due              \
+	" THEN -floor(extract(epoch FROM coalesce(" stop ", t.sla_paused_at,"  \
+	" now()) - " due "))::bigint"                                          \
+	" ELSE sla_business_seconds(t.tenant_id, t.sla_tier_id,"               \
+	" coalesce(" stop ", t.sla_paused_at, now()), " due ") END"
+/* clang-format off */
+#define SLA_BOX_COLUMNS(tz)                                                    \
+	" r.name, r.calendar, r.time_zone,"                                    \
+	SLA_CLOCK("t.response_due_at", "t.response_warn_at",                   \
+		  "coalesce(t.first_response_at, t.closed_at)", tz) ","        \
+	SLA_CLOCK("t.resolution_due_at", "t.resolution_warn_at",               \
+		  "t.closed_at", tz)
+/* clang-format on */
+#define SLA_BOX_JOIN                                                           \
+	" LEFT JOIN sla_tiers r ON r.tenant_id = t.tenant_id"                  \
+	" AND r.id = t.sla_tier_id"
+#define SLA_BOX_NCOLS 11
+
+/*
+ * Adds "sla" to a ticket's view model from its SLA_BOX_COLUMNS, the first
+ * at col of res's first row: tier, and for "response" and "resolution"
+ * {due_at, state (ok, at_risk, breached, met, paused), label ("2 h 10 min
+ * left", "overdue by 35 min"), css (sla-ok, sla-risk, sla-breached,
+ * sla-met, sla-paused)}. "sla" is null when the ticket has no tier.
+ */
+void sla_box_json(struct req *r, const PGresult *res, int col, json_t *ticket);
 
 /* Settings: /settings/sla (admins). */
 enum td_err sla_settings(struct req *r);

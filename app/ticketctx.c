@@ -13,9 +13,11 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "mustache.h"
 #include "req.h"
 #include "ticketctx.h"
 #include "timers.h"
+#include "view.h"
 #include "banned.h"
 
 static const char sql_load[] =
@@ -260,18 +262,68 @@ static json_t *saved_view(struct req *r, const PGresult *res, int i)
 	return o;
 }
 
-enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
-			      const char *queue_sel, bool views,
-			      struct ticket_choices *out)
+/* The people of the choices (their first rows), for the renderer. */
+struct people {
+	const PGresult *res;
+	int64_t selected;
+};
+
+static const char *const people_keys[] = { "id", "name", "selected" };
+
+static void person(void *ctx, size_t row, size_t key,
+		   struct mustache_value *out)
 {
+	const struct people *p = ctx;
+	int i = (int)row;
+
+	switch (key) {
+	case 0:
+		out->kind = MV_INT;
+		out->i = db_int(p->res, i, 1);
+		break;
+	case 1:
+		out->kind = MV_TEXT;
+		out->s = PQgetvalue(p->res, i, 2);
+		out->n = (size_t)PQgetlength(p->res, i, 2);
+		break;
+	default:
+		out->kind = db_int(p->res, i, 1) == p->selected ? MV_TRUE :
+								  MV_FALSE;
+	}
+}
+
+/* The people as the row source name of an HTML page. */
+static void add_people(struct req *r, const char *name, const PGresult *res,
+		       int n, int64_t selected)
+{
+	struct people *p = arena_alloc(r->arena, sizeof(*p));
+	struct mustache_rows rows;
+
+	p->res = res;
+	p->selected = selected;
+	rows.name = name;
+	rows.n = (size_t)n;
+	rows.keys = people_keys;
+	rows.nkeys = sizeof(people_keys) / sizeof(people_keys[0]);
+	rows.ctx = p;
+	rows.get = person;
+	view_rows(r, &rows);
+}
+
+enum td_err ticketctx_choices(struct req *r, const char *users_key,
+			      int64_t user_sel, const char *queue_sel,
+			      bool views, struct ticket_choices *out)
+{
+	json_t *users = r->want_json ? json_array() : NULL;
 	const char *kind;
 	PGresult *res;
 	enum td_err err;
-	int i, n;
+	int i, n, people = 0;
 
-	out->users = json_array();
 	out->queues = json_array();
 	out->views = json_array();
+	if (users != NULL)
+		json_object_set_new(req_view(r), users_key, users);
 	err = choices_rows(r, &res);
 	if (err != TD_OK)
 		return err;
@@ -279,9 +331,11 @@ enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		kind = db_text(res, i, 0);
-		if (*kind == 'u')
+		if (*kind == 'u' && users == NULL)
+			people++; /* they come first */
+		else if (*kind == 'u')
 			json_array_append_new(
-				out->users,
+				users,
 				choice("id", json_integer(db_int(res, i, 1)),
 				       "name", db_text(res, i, 2),
 				       db_int(res, i, 1) == user_sel));
@@ -300,6 +354,8 @@ enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
 		else if (*kind == 'l')
 			labels_set(r, db_text(res, i, 1), db_text(res, i, 2));
 	}
+	if (users == NULL)
+		add_people(r, users_key, res, people, user_sel);
 	return TD_OK;
 }
 

@@ -9,6 +9,14 @@
 
 #include "err.h"
 
+/*
+ * A ticket's tags (the column tags, text[]) as the text of a JSON array.
+ * Most tickets have none, and to_json costs per call, empty or not.
+ */
+#define TICKET_TAGS_JSON(tags)                                                 \
+	"CASE WHEN cardinality(" tags ") = 0 THEN '[]'"                        \
+	" ELSE to_json(" tags ")::text END"
+
 struct req;
 
 /* The statuses and their default labels, in workflow order. */
@@ -83,15 +91,18 @@ enum td_err ticketctx_check_queue(struct req *r, const char *name);
  * [{value, label, selected}] (selected: name == queue_sel) and, when
  * views is set, the caller's saved views [{id, name, query, href}]. The
  * status names come with them and serve ticketctx_status_label for the
- * rest of the request. The arrays are the caller's (attach them with
+ * rest of the request. The people go into the page's view as users_key:
+ * for HTML a row source read straight from the kept rows (fifty people as
+ * json objects cost as much as the rest of a queue page's list), for the
+ * JSON twin an array. The other arrays are the caller's (attach them with
  * json_object_set_new), made even when the query fails.
  */
 struct ticket_choices {
-	json_t *users, *queues, *views;
+	json_t *queues, *views;
 };
-enum td_err ticketctx_choices(struct req *r, int64_t user_sel,
-			      const char *queue_sel, bool views,
-			      struct ticket_choices *out);
+enum td_err ticketctx_choices(struct req *r, const char *users_key,
+			      int64_t user_sel, const char *queue_sel,
+			      bool views, struct ticket_choices *out);
 
 /*
  * Inserts a ticket with the tenant's next number and writes the audit

@@ -40,20 +40,26 @@
 /*
  * One ticket; see enum tcol. The client's and the assignee's names come
  * from names.c and the status label from ticketctx (both kept per worker),
- * so the statement joins only the contact and the ticket merged into.
+ * so the statement joins only the contact, the ticket merged into and the
+ * SLA tier: the SLA box comes with the ticket.
  */
+/* clang-format off */
 static const char sql_ticket[] =
 	"SELECT t.id, t.number, t.subject, t.description, t.client_id, NULL,"
 	" t.contact_id, k.name, t.status, t.priority, t.type, t.assignee_id,"
-	" NULL, to_json(t.tags)::text,"
-	" to_char(t.due_at AT TIME ZONE $2, 'YYYY-MM-DD')," TS(
-		"t.created_at") TS("t.updated_at") TS("t.first_response_at")
-		TS("t.closed_at") " t.source, t.merged_into, m.number, t.closed_without_time, t.version,"
-				  " NULL, to_char(t.created_at AT TIME ZONE 'UTC',"
-				  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue FROM tickets t"
-				  " LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
-				  " LEFT JOIN tickets m ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
-				  " WHERE t.tenant_id = app_tenant() AND t.id = $1";
+	" NULL, " TICKET_TAGS_JSON("t.tags") ","
+	" to_char(t.due_at AT TIME ZONE $2, 'YYYY-MM-DD'),"
+	TS("t.created_at") TS("t.updated_at") TS("t.first_response_at")
+	TS("t.closed_at")
+	" t.source, t.merged_into, m.number, t.closed_without_time, t.version,"
+	" NULL, to_char(t.created_at AT TIME ZONE 'UTC',"
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue," SLA_BOX_COLUMNS("$2")
+	" FROM tickets t"
+	" LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
+	" LEFT JOIN tickets m ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
+	SLA_BOX_JOIN
+	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
+/* clang-format on */
 
 enum tcol {
 	T_ID,
@@ -83,6 +89,7 @@ enum tcol {
 	T_STATUS_LABEL, /* NULL: ticketctx */
 	T_CREATED_ISO,
 	T_QUEUE,
+	T_SLA, /* SLA_BOX_NCOLS columns: sla.c reads them */
 };
 
 /*
@@ -427,8 +434,8 @@ static enum td_err new_page(struct req *r, const struct ticket_in *in)
 	json_object_set_new(v, "client_id",
 			    in->client_id > 0 ? json_integer(in->client_id) :
 						json_null());
-	err = ticketctx_choices(r, in->assignee_id, in->queue, false, &c);
-	json_object_set_new(v, "users", c.users);
+	err = ticketctx_choices(r, "users", in->assignee_id, in->queue, false,
+				&c);
 	json_object_set_new(v, "queues", c.queues);
 	json_decref(c.views);
 	if (err != TD_OK)
@@ -958,7 +965,6 @@ static enum td_err page(struct req *r, int64_t id, bool last)
 	params[1] = r->auth.time_zone;
 	req_want(r, sql_ticket, 2, params);
 	req_want(r, sql_timeline, 2, params);
-	sla_ticket_want(r, id);
 	timers_ticket_want(r, id);
 	contracts_ticket_want(r, id);
 	err = last ? req_fetch_wanted_last(r) : req_fetch_wanted(r);
@@ -973,12 +979,11 @@ static enum td_err page(struct req *r, int64_t id, bool last)
 	prio = (int)db_int(res, 0, T_PRIORITY);
 	/* The page's choices first: they bring the status names along. */
 	if (!r->want_json) {
-		err = ticketctx_choices(r,
+		err = ticketctx_choices(r, "users",
 					db_isnull(res, 0, T_ASSIGNEE) ?
 						0 :
 						db_int(res, 0, T_ASSIGNEE),
 					db_text(res, 0, T_QUEUE), false, &c);
-		json_object_set_new(v, "users", c.users);
 		json_object_set_new(v, "queues", c.queues);
 		json_decref(c.views);
 		if (err != TD_OK)
@@ -986,9 +991,8 @@ static enum td_err page(struct req *r, int64_t id, bool last)
 	}
 	t = ticket_json(r, res);
 	json_object_set_new(v, "ticket", t);
-	err = sla_ticket_json(r, id, t);
-	if (err == TD_OK)
-		err = contracts_block_json(r, db_int(res, 0, T_CLIENT), v);
+	sla_box_json(r, res, T_SLA, t);
+	err = contracts_block_json(r, db_int(res, 0, T_CLIENT), v);
 	if (err != TD_OK)
 		return err;
 	json_object_set_new(

@@ -1,7 +1,9 @@
 """The ticket queue: list filters, search, paging, bulk actions, saved
 views, tenant isolation and moves on the board."""
+import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import psycopg
 import pytest
@@ -209,6 +211,32 @@ def test_keyset_pagination_each_once(demo, sort):
     r = b.get(f"/tickets?sort={sort}&limit=5")
     assert 'rel="next"' in r.text
     assert b.get("/tickets?after=garbage").status_code == 422
+
+
+@pytest.mark.parametrize("sort", ["updated", "priority"])
+def test_paging_when_the_database_writes_dates_its_own_way(cluster, app_factory, sort):
+    """A database whose DateStyle is not ISO ('SQL, DMY' writes 24/11/2026):
+    the app asks for ISO on its own connections, so the queue's cursor (an
+    update time) and its next pages still work, each ticket once."""
+    db = cluster.new_db(cluster.template)
+    cluster.admin(f"ALTER DATABASE {db} SET datestyle = 'SQL, DMY'")
+    app = app_factory(db)
+    assert app.sql("SHOW datestyle") == [("SQL, DMY",)]
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    m = Maker(app)
+    c = m.client("Styled Ltd")
+    made = {m.ticket(c, f"Ticket {i}", priority=1 + i % 4, age_min=i // 3) for i in range(12)}
+    b = login(app)
+    seen, path = [], f"/tickets?sort={sort}&limit=5&client_id={c}"
+    for _ in range(10):
+        j = b.get("/api/v1" + path).json()
+        seen += [r["id"] for r in j["tickets"]]
+        if j["next"] is None:
+            break
+        assert "T" in j["next"] and j["next"].endswith("Z"), j["next"]
+        path = f"/tickets?sort={sort}&limit=5&client_id={c}&after={j['next']}"
+    assert len(seen) == len(set(seen)) == 12 and set(seen) == made
+    assert 'rel="next"' in b.get(f"/tickets?sort={sort}&limit=5").text
 
 
 def test_bulk_assign_status_skips_closed(world):
@@ -439,3 +467,142 @@ def test_people_queues_and_names_follow_changes_at_once(world):
     assert tess_back
     other = login(app, "tess")
     assert not any("Urgent ones" in other.get("/tickets").text for _ in range(6))
+
+
+class QueueRows(HTMLParser):
+    """The queue table's rows as a person reads them: each cell's text, the
+    links, the badges (class and text), the tags and the time of each row."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.rows, self.row, self.cell, self.spans, self.in_body = [], None, None, [], False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tbody":
+            self.in_body = True
+        elif not self.in_body:
+            return
+        elif tag == "tr":
+            self.row = {"id": None, "cells": [], "links": [], "badges": [], "tags": [], "time": None}
+            self.rows.append(self.row)
+        elif tag == "td":
+            self.cell = []
+        elif tag == "input" and a.get("name") == "id":
+            self.row["id"] = int(a["value"])
+        elif tag == "a":
+            self.row["links"].append(a["href"])
+        elif tag == "time":
+            self.row["time"] = a["datetime"]
+        elif tag == "span":
+            self.spans.append((a.get("class", "").split(), len(self.cell)))
+
+    def handle_endtag(self, tag):
+        if not self.in_body:
+            return
+        if tag == "tbody":
+            self.in_body = False
+        elif tag == "td":
+            self.row["cells"].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif tag == "span":
+            cls, start = self.spans.pop()
+            text = "".join(self.cell[start:])
+            if "badge" in cls:
+                self.row["badges"].append((cls, text))
+            elif "tag" in cls:
+                self.row["tags"].append(text)
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def test_list_rows_show_what_the_api_says(demo):
+    """The page's rows are read straight from the query (a row source, not
+    json objects): each cell must say what GET /api/v1/tickets says of the
+    same ticket - assigned or not, tags, SLA badges, a paused clock - with
+    its text escaped."""
+    m = Maker(demo)
+    acme = m.client("Acme <Rows> & Sons")
+    tess = user_id(demo, "tess")
+    t = {
+        "assigned": m.ticket(acme, 'Printer "jammed" <again> & again', status="in_progress",
+                             assignee=tess, priority=1, tags=["printer", "<b>loud</b>"], age_min=90),
+        "unassigned": m.ticket(acme, "Nobody's yet", priority=4, age_min=3),
+        "paused": m.ticket(acme, "Waiting on the vendor", status="waiting", priority=2, age_min=1),
+        "project": m.ticket(acme, "Office move", type_="project", tags=["move"], age_min=2000),
+    }
+    with m._conn() as c:
+        t["breached"] = c.execute(
+            "INSERT INTO tickets (tenant_id, number, subject, client_id, created_at)"
+            " VALUES (%s, 1100, 'Down for a month', %s, now() - interval '30 days')"
+            " RETURNING id", (m.tenant, acme)).fetchone()[0]
+    demo.sql("UPDATE tickets SET sla_paused_at = now() WHERE id = %s", (t["paused"],))
+    b = login(demo)
+
+    def both():
+        api = b.get("/api/v1/tickets").json()["tickets"]
+        r = b.get("/tickets")
+        assert r.status_code == 200
+        return api, QueueRows(r.text).rows
+
+    # A minute may turn between the two requests ("due in 5m", "3m ago"): retry then.
+    for _ in range(3):
+        api, rows = both()
+        want = [(a["id"], a["updated"], a["sla_label"]) for a in api]
+        if [(r["id"], r["cells"][10], r["badges"][2][1] if len(r["badges"]) > 2 else None)
+                for r in rows] == want:
+            break
+    by_id = {a["id"]: a for a in api}
+    assert set(by_id) == set(t.values())
+    assert [r["id"] for r in rows] == [a["id"] for a in api], "the page lists the API's tickets in its order"
+    # the situations this test is about are all there
+    assert by_id[t["assigned"]]["assignee"] == "Tess Technician" and by_id[t["unassigned"]]["assignee"] is None
+    assert by_id[t["assigned"]]["tags"] == ["printer", "<b>loud</b>"]
+    assert by_id[t["paused"]]["sla_state"] == "paused" and by_id[t["paused"]]["sla_label"] == "paused"
+    assert by_id[t["breached"]]["sla_label"].startswith("overdue ")
+    assert by_id[t["unassigned"]]["sla_label"].startswith("due in ")
+    for row in rows:
+        a = by_id[row["id"]]
+        c = row["cells"]
+        assert c[1] == a["ref"] and c[2] == a["subject"] and c[3] == a["client"], (c, a)
+        assert row["links"][:3] == [a["url"], a["url"], f"/clients/{a['client_id']}"]
+        assert c[4] == (a["assignee"] if a["assignee"] is not None else "Unassigned")
+        assert row["badges"][0] == (["badge", a["status_class"]], a["status_label"]), (row, a)
+        assert row["badges"][1] == (["badge", a["priority_class"]], a["priority_label"])
+        if a["sla_label"] is None:
+            assert len(row["badges"]) == 2 and c[7] == ""
+        else:
+            assert row["badges"][2] == (["badge", a["sla_class"]], a["sla_label"]) and c[7] == a["sla_label"]
+        assert row["tags"] == a["tags"]
+        assert c[9] == a["type"] and c[10] == a["updated"] and row["time"] == a["updated_at"]
+    page = b.get("/tickets").text
+    assert "&lt;b&gt;loud&lt;/b&gt;" in page and "<b>loud</b>" not in page
+    assert "Printer &quot;jammed&quot; &lt;again&gt; &amp; again" in page
+
+
+def test_people_menus_mark_the_one_chosen(world):
+    """The assignee menus list every active person once, and mark the
+    ticket's assignee (ticket page) or the person filtered on (queue);
+    the JSON twin says the same."""
+    app, m, t, x = world
+    b = login(app)
+    people = dict(app.sql("SELECT id, name FROM users WHERE active AND tenant_id ="
+                          " (SELECT tenant_id FROM tickets WHERE id = %s)", (t["prog"],)))
+
+    def menu(html, select_id):
+        body = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S).group(1)
+        opts = re.findall(r'<option value="(\d+)"( selected)?>([^<]*)</option>', body)
+        return {int(v): n for v, _, n in opts}, [int(v) for v, s, _ in opts if s]
+
+    got, chosen = menu(b.get(f"/tickets/{t['prog']}").text, "e-assignee")
+    assert got == people and chosen == [x["tess"]]
+    got, chosen = menu(b.get(f"/tickets/{t['new']}").text, "e-assignee")
+    assert got == people and chosen == []
+    got, chosen = menu(b.get(f"/tickets?assignee={x['tess']}").text, "f-assignee")
+    assert got == people and chosen == [x["tess"]]
+    j = b.get(f"/api/v1/tickets?assignee={x['tess']}").json()
+    assert {p["id"]: p["name"] for p in j["user_choices"]} == people
+    assert [p["id"] for p in j["user_choices"] if p["selected"]] == [x["tess"]]

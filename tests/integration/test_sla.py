@@ -327,8 +327,6 @@ def test_ticket_json_shows_the_sla(demo):
     tid = ticket(demo, h, cid, priority=3)
     place(demo, tid, gold, datetime.now(UTC) - timedelta(minutes=95))
     t = demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]
-    if "sla" not in t:
-        pytest.skip("tickets.c does not call sla_ticket_json() yet (the lead wires it in)")
     sla = t["sla"]
     assert sla["tier"] == "Gold"
     assert sla["response"]["state"] == "breached" and sla["response"]["label"] == "Overdue by 35 min"
@@ -337,6 +335,14 @@ def test_ticket_json_shows_the_sla(demo):
     b = login(demo)
     page = b.get(f"/tickets/{tid}").text
     assert "Overdue by 35 min" in page and 'data-sla-state="breached"' in page
+    due = demo.sql("SELECT to_char(response_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                   " FROM tickets WHERE id = %s", (tid,))[0][0]
+    assert sla["response"]["due_at_iso"] == due and f'datetime="{due}"' in page
+    # A ticket without a tier has no SLA box.
+    demo.sql("UPDATE tickets SET sla_tier_id = NULL, response_due_at = NULL, resolution_due_at = NULL,"
+             " response_warn_at = NULL, resolution_warn_at = NULL WHERE id = %s", (tid,))
+    assert demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]["sla"] is None
+    assert "data-sla-state" not in b.get(f"/tickets/{tid}").text
 
 
 # ------------------------------------------------------------- settings
