@@ -326,13 +326,6 @@ static enum td_err used_minutes(struct req *r, int64_t client_id,
 	return TD_OK;
 }
 
-void contracts_client_want(struct req *r, int64_t client_id)
-{
-	const char *params[1] = { req_id(r, client_id) };
-
-	req_want(r, sql_in_force, 1, params);
-}
-
 void contracts_ticket_want(struct req *r, int64_t ticket_id)
 {
 	const char *params[1] = { req_id(r, ticket_id) };
@@ -345,6 +338,12 @@ void contracts_ticket_known(struct req *r, int64_t ticket_id, int64_t client_id)
 	const char *ticket[1] = { req_id(r, ticket_id) },
 		   *client[1] = { req_id(r, client_id) };
 
+	/*
+	 * Twice: the page has two readers, contracts_block_json and
+	 * contracts_time_default, and a wanted read is taken once.
+	 */
+	req_wanted_alias(r, sql_in_force_ticket, ticket, sql_in_force, 1,
+			 client);
 	req_wanted_alias(r, sql_in_force_ticket, ticket, sql_in_force, 1,
 			 client);
 }

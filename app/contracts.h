@@ -33,16 +33,11 @@ enum td_err contracts_block_json(struct req *r, int64_t client_id,
 				 json_t *into);
 
 /*
- * Asks ahead (req_want) for the reads contracts_block_json and
- * contracts_time_default make for client_id.
- */
-void contracts_client_want(struct req *r, int64_t client_id);
-
-/*
- * The same reads for a ticket's client before the ticket is read, so they
- * go in the ticket page's one round trip; once the ticket's row has come,
- * contracts_ticket_known lets contracts_block_json and
- * contracts_time_default (asked by client) take their results.
+ * Asks ahead (req_want) for the read contracts_block_json and
+ * contracts_time_default make, for a ticket's client before the ticket is
+ * read, so it goes in the ticket page's one round trip; once the ticket's
+ * row has come, contracts_ticket_known lets both (asked by client) take
+ * its result.
  */
 void contracts_ticket_want(struct req *r, int64_t ticket_id);
 void contracts_ticket_known(struct req *r, int64_t ticket_id,

@@ -17,6 +17,7 @@
 #include "contracts.h"
 #include "db.h"
 #include "duration.h"
+#include "names.h"
 #include "req.h"
 #include "timectx.h"
 #include "banned.h"
@@ -166,9 +167,9 @@ enum {
 	E_TICKET,
 	E_NUMBER,
 	E_SUBJECT,
-	E_CLIENT,
+	E_CLIENT = TIMECTX_ENTRY_CLIENT,
 	E_CLIENT_NAME,
-	E_USER,
+	E_USER = TIMECTX_ENTRY_USER,
 	E_USER_NAME,
 	E_STARTED,
 	E_STARTED_ISO,
@@ -193,6 +194,23 @@ static const char *status_label(const char *status)
 	if (!strcmp(status, "rejected"))
 		return "Rejected";
 	return "Committed";
+}
+
+/* A name column, or names.c's when the statement left it NULL. */
+static const char *name_at(const PGresult *res, int i, int col,
+			   const char *(*kept)(int64_t))
+{
+	const char *name;
+
+	if (!db_isnull(res, i, col))
+		return db_text(res, i, col);
+	name = kept(db_int(res, i, col - 1));
+	return name != NULL ? name : "";
+}
+
+const char *timectx_entry_who(const PGresult *res, int i)
+{
+	return name_at(res, i, E_USER_NAME, names_user);
 }
 
 json_t *timectx_entry_json(struct req *r, const PGresult *res, int i)
@@ -230,14 +248,15 @@ json_t *timectx_entry_json(struct req *r, const PGresult *res, int i)
 			  arena_printf(r->arena, "/tickets/%" PRId64, ticket),
 			  "type", db_text(res, i, E_TICKET_TYPE), "closed",
 			  closed));
-	json_object_set_new(e, "client",
-			    json_pack("{s:I, s:s}", "id",
-				      (json_int_t)db_int(res, i, E_CLIENT),
-				      "name", db_text(res, i, E_CLIENT_NAME)));
+	json_object_set_new(
+		e, "client",
+		json_pack("{s:I, s:s}", "id",
+			  (json_int_t)db_int(res, i, E_CLIENT), "name",
+			  name_at(res, i, E_CLIENT_NAME, names_client)));
 	json_object_set_new(e, "user",
 			    json_pack("{s:I, s:s}", "id",
 				      (json_int_t)db_int(res, i, E_USER),
-				      "name", db_text(res, i, E_USER_NAME)));
+				      "name", timectx_entry_who(res, i)));
 	json_object_set_new(e, "started_at",
 			    json_string(db_text(res, i, E_STARTED)));
 	json_object_set_new(e, "started_at_iso",

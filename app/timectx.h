@@ -54,9 +54,10 @@ enum td_err timectx_insert(struct req *r, const struct time_entry_new *e,
  * The columns every entry list selects (see timectx_entry_json), with
  * $1 the viewer's user id for their time zone (NULL: the tenant's).
  */
-#define TIMECTX_ENTRY_SELECT                                                   \
-	"SELECT e.id, e.ticket_id, t.number, t.subject, e.client_id, c.name,"  \
-	" e.user_id, u.name,"                                                  \
+/* clang-format off */
+#define TIMECTX_ENTRY_COLUMNS(client_name, user_name)                          \
+	"SELECT e.id, e.ticket_id, t.number, t.subject, e.client_id, "         \
+	client_name ", e.user_id, " user_name ","                              \
 	" to_char(e.started_at AT TIME ZONE app_user_zone($1::bigint),"        \
 	" 'YYYY-MM-DD HH24:MI'),"                                              \
 	" to_char(e.started_at AT TIME ZONE 'UTC',"                            \
@@ -67,9 +68,24 @@ enum td_err timectx_insert(struct req *r, const struct time_entry_new *e,
 	" to_char(e.started_at AT TIME ZONE app_user_zone($1::bigint),"        \
 	" 'YYYY-MM-DD\"T\"HH24:MI'), t.type"                                   \
 	" FROM time_entries e"                                                 \
-	" JOIN tickets t ON t.tenant_id = e.tenant_id AND t.id = e.ticket_id"  \
+	" JOIN tickets t ON t.tenant_id = e.tenant_id AND t.id = e.ticket_id"
+#define TIMECTX_ENTRY_SELECT                                                   \
+	TIMECTX_ENTRY_COLUMNS("c.name", "u.name")                              \
 	" JOIN clients c ON c.tenant_id = e.tenant_id AND c.id = e.client_id"  \
 	" JOIN users u ON u.tenant_id = e.tenant_id AND u.id = e.user_id"
+/* clang-format on */
+/*
+ * The same columns with the client's and the person's names left NULL:
+ * timectx_entry_json then takes them from names.c, which the caller loads
+ * (names_load(r, res, TIMECTX_ENTRY_CLIENT, TIMECTX_ENTRY_USER)). Two
+ * joins fewer, for the ticket page, which reads its entries on every view.
+ */
+#define TIMECTX_ENTRY_SELECT_NAMELESS TIMECTX_ENTRY_COLUMNS("NULL", "NULL")
+#define TIMECTX_ENTRY_CLIENT	      4
+#define TIMECTX_ENTRY_USER	      6
+
+/* The person who logged row i of a TIMECTX_ENTRY_SELECT result. */
+const char *timectx_entry_who(const PGresult *res, int i);
 
 /* Row i of a TIMECTX_ENTRY_SELECT result as JSON (a new reference). */
 json_t *timectx_entry_json(struct req *r, const PGresult *res, int i);

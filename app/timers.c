@@ -16,6 +16,7 @@
 #include "db.h"
 #include "form.h"
 #include "http.h"
+#include "names.h"
 #include "req.h"
 #include "ticketctx.h"
 #include "timectx.h"
@@ -105,7 +106,7 @@ static const char sql_stop[] =
 	"DELETE FROM timers WHERE tenant_id = app_tenant() AND user_id = $1"
 	" AND id = $2 RETURNING ticket_id, least(began_at, started_at)::text,"
 	ELAPSED("");
-static const char sql_entries_ticket[] = TIMECTX_ENTRY_SELECT
+static const char sql_entries_ticket[] = TIMECTX_ENTRY_SELECT_NAMELESS
 	" WHERE e.tenant_id = app_tenant() AND e.ticket_id = $2"
 	" ORDER BY e.started_at, e.id";
 static const char sql_entry[] = TIMECTX_ENTRY_SELECT
@@ -253,7 +254,7 @@ static void add_to_timeline(struct req *r, const PGresult *res,
 			"{s:s, s:I, s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:s, s:o}",
 			"kind", "time", "id", (json_int_t)db_int(res, i, 0),
 			"at", db_text(res, i, 8), "at_iso", db_text(res, i, 9),
-			"who", db_text(res, i, 7), "is_comment", false,
+			"who", timectx_entry_who(res, i), "is_comment", false,
 			"is_attachment", false, "is_event", true, "action",
 			"time.create", "label", label, "changes",
 			*desc != '\0' ? json_string(desc) : json_null());
@@ -338,6 +339,9 @@ enum td_err timers_ticket_json(struct req *r, int64_t ticket_id, json_t *ticket,
 	params[0] = user ? req_id(r, user) : NULL;
 	params[1] = req_id(r, ticket_id);
 	err = req_query(r, sql_entries_ticket, 2, params, &res);
+	if (err == TD_OK)
+		err = names_load(r, res, TIMECTX_ENTRY_CLIENT,
+				 TIMECTX_ENTRY_USER);
 	if (err != TD_OK)
 		return err;
 	if (timeline != NULL)

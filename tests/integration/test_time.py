@@ -97,6 +97,15 @@ def test_start_stop_commits_and_nav_shows_timer(demo):
     # the API twin has the entries and the total
     j = demo.get(f"/api/v1/tickets/{t['id']}", headers=h).json()
     assert j["ticket"]["time_total_minutes"] == 11 and len(j["time_entries"]) == 1
+    # who logged it and for which client: the names the person and the client have now
+    demo.sql("UPDATE users SET name = 'Tess Renamed' WHERE id = %s", (uid(demo, "tess"),))
+    j = demo.get(f"/api/v1/tickets/{t['id']}", headers=h).json()
+    e = j["time_entries"][0]
+    assert e["user"] == {"id": uid(demo, "tess"), "name": "Tess Renamed"}
+    assert e["client"]["id"] == cid and e["client"]["name"] == demo.sql(
+        "SELECT name FROM clients WHERE id = %s", (cid,))[0][0]
+    assert [x["who"] for x in j["timeline"] if x.get("action") == "time.create"] == ["Tess Renamed"]
+    assert "Tess Renamed" in b.get(f"/tickets/{t['id']}").text
     # a stop with nothing running is a 409
     assert api(b, "POST", "/timer/stop").status_code == 409
     # API keys have no timers
