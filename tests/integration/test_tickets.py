@@ -106,6 +106,16 @@ def test_api_create_update_close_reopen(demo):
     assert j["ticket"]["tags"] == ["a", "b"]
     assert any(e["kind"] == "event" and e["action"] == "ticket.update" for e in j["timeline"])
     assert j["time_entries"] == []
+    # Times read in the tenant's zone, to the minute; the timeline's too.
+    want = demo.sql("SELECT to_char(t.created_at AT TIME ZONE n.time_zone, 'YYYY-MM-DD HH24:MI'),"
+                    " to_char(t.updated_at AT TIME ZONE n.time_zone, 'YYYY-MM-DD HH24:MI')"
+                    " FROM tickets t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = %s", (t["id"],))[0]
+    assert (j["ticket"]["created_at"], j["ticket"]["updated_at"]) == want
+    assert j["ticket"]["first_response_at"] is None and j["ticket"]["closed_at"] is None
+    ev = [e for e in j["timeline"] if e["kind"] == "event" and e["action"] == "ticket.update"][0]
+    assert ev["at"] == demo.sql("SELECT to_char(a.at AT TIME ZONE n.time_zone, 'YYYY-MM-DD HH24:MI')"
+                                " FROM audit_log a JOIN tenants n ON n.id = a.tenant_id"
+                                " WHERE a.id = %s", (ev["id"],))[0][0]
     aud = demo.sql("SELECT before, after FROM audit_log WHERE action = 'ticket.update' AND object_id = %s", (t["id"],))
     assert aud == [({"status": "new", "priority": 1}, {"status": "waiting", "priority": 4})]
     r = demo.post(f"/api/v1/tickets/{t['id']}", json={"status": "closed"}, headers=h)
