@@ -119,28 +119,21 @@ static const char sql_client_contracts[] =
 /*
  * The contracts in force today for a client (dates, not voided), one with
  * a block of hours first; CLIENT is the client's id as SQL, $1 or the
- * client of a ticket. For a block: its current cycle as [from, to) dates
- * and last day, and the instants that cycle and (for rollover) the one
- * before start and end in the tenant's zone — instants, so the time query
- * compares plain parameters and stays on its index. One statement answers
+ * client of a ticket. For a block, column 6 is contract_block_cycles()
+ * (sql/0029), computed for blocks only: its current cycle as [from, to)
+ * dates and last day, and the instants that cycle and (for rollover) the
+ * one before start and end in the tenant's zone — instants, so the time
+ * query compares plain parameters and stays on its index. One statement answers
  * both "is there a contract" (the default kind of time) and "what is left
  * of the block", which pages ask together.
  */
 #define SQL_IN_FORCE(CLIENT)                                                   \
 	"SELECT c.id, c.name, c.block_minutes, c.block_rollover,"              \
 	" c.rollover_cap_minutes, c.billing_frequency,"                        \
-	" lower(cy.r)::text, upper(cy.r)::text, (upper(cy.r) - 1)::text,"      \
-	" lower(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
-	" upper(cy.r)::timestamp AT TIME ZONE t.time_zone,"                    \
-	" lower(pc.r)::timestamp AT TIME ZONE t.time_zone,"                    \
-	" upper(pc.r)::timestamp AT TIME ZONE t.time_zone, c.type"             \
-	" FROM contracts c JOIN tenants t ON t.id = c.tenant_id,"              \
-	" LATERAL (SELECT CASE WHEN c.block_minutes IS NOT NULL THEN"          \
-	" contract_cycle(c.starts_on, c.ends_on,"                              \
-	" c.billing_frequency, c.billing_day, " TODAY ") END AS r) cy,"        \
-	" LATERAL (SELECT CASE WHEN lower(cy.r) > c.starts_on THEN"            \
-	" contract_cycle(c.starts_on, c.ends_on, c.billing_frequency,"         \
-	" c.billing_day, lower(cy.r) - 1) END AS r) pc"                        \
+	" CASE WHEN c.block_minutes IS NOT NULL THEN contract_block_cycles("   \
+	" c.starts_on, c.ends_on, c.billing_frequency, c.billing_day,"         \
+	" t.time_zone) END, c.type"                                            \
+	" FROM contracts c JOIN tenants t ON t.id = c.tenant_id"               \
 	" WHERE c.tenant_id = app_tenant() AND c.client_id = " CLIENT          \
 	" AND c.state <> 'voided' AND c.starts_on <= " TODAY                   \
 	" AND (c.ends_on IS NULL OR c.ends_on >= " TODAY ")"                   \
@@ -350,26 +343,33 @@ void contracts_ticket_known(struct req *r, int64_t ticket_id, int64_t client_id)
 
 enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)
 {
-	const char *params[1] = { req_id(r, client_id) }, *cycle;
+	const char *params[1] = { req_id(r, client_id) }, *cycle, *c[7];
 	int64_t size, used, prev_used, carry, left;
 	char hsize[32], hused[32], hleft[32], hover[32];
 	PGresult *res;
 	enum td_err err;
-	json_t *b;
+	json_t *b, *cycles;
+	int i;
 
 	err = req_query(r, sql_in_force, 1, params, &res);
-	if (err != TD_OK || PQntuples(res) == 0 || db_isnull(res, 0, 2))
+	if (err != TD_OK || PQntuples(res) == 0 || db_isnull(res, 0, 2) ||
+	    db_isnull(res, 0, 6))
 		return err;
+	cycles = json_loads(db_text(res, 0, 6), 0, NULL);
+	req_own_json(r, cycles);
+	for (i = 0; i < 7; i++)
+		c[i] = json_string_value(json_array_get(cycles, (size_t)i));
+	if (c[0] == NULL || c[3] == NULL || c[4] == NULL)
+		return req_fail(r, TD_EDB, "contract %s: no block cycle",
+				db_text(res, 0, 0));
 	size = db_int(res, 0, 2);
-	err = used_minutes(r, client_id, db_text(res, 0, 9),
-			   db_text(res, 0, 10), &used);
+	err = used_minutes(r, client_id, c[3], c[4], &used);
 	if (err != TD_OK)
 		return err;
 	carry = 0;
 	/* XXX(#6): carries over from the previous cycle only, not a chain. */
-	if (db_bool(res, 0, 3) && !db_isnull(res, 0, 11)) {
-		err = used_minutes(r, client_id, db_text(res, 0, 11),
-				   db_text(res, 0, 12), &prev_used);
+	if (db_bool(res, 0, 3) && c[5] != NULL) {
+		err = used_minutes(r, client_id, c[5], c[6], &prev_used);
 		if (err != TD_OK)
 			return err;
 		carry = size - prev_used > 0 ? size - prev_used : 0;
@@ -396,9 +396,9 @@ enum td_err contracts_block_json(struct req *r, int64_t client_id, json_t *into)
 	json_object_set_new(b, "used_minutes", json_integer(used));
 	json_object_set_new(b, "carried_minutes", json_integer(carry));
 	json_object_set_new(b, "cycle", json_string(cycle));
-	json_object_set_new(b, "cycle_from", json_string(db_text(res, 0, 6)));
-	json_object_set_new(b, "cycle_to", json_string(db_text(res, 0, 7)));
-	json_object_set_new(b, "cycle_last", json_string(db_text(res, 0, 8)));
+	json_object_set_new(b, "cycle_from", json_string(c[0]));
+	json_object_set_new(b, "cycle_to", json_string(c[1]));
+	json_object_set_new(b, "cycle_last", json_string(c[2]));
 	json_object_set_new(b, "over", json_boolean(left < 0));
 	json_object_set_new(
 		b, "text",

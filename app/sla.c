@@ -1111,14 +1111,18 @@ static const char *span_text(struct req *r, int64_t secs)
 		       arena_printf(r->arena, "%" PRId64 " d", m / 1440);
 }
 
-/* One clock from the columns at col (see CLOCK). */
-static json_t *clock_json(struct req *r, const PGresult *res, int col)
+/*
+ * One clock of sla_box()'s array: [due_at, due_at_iso, state, seconds], or
+ * null when it has no due time.
+ */
+static json_t *clock_json(struct req *r, const json_t *c)
 {
-	const char *state = db_text(res, 0, col + 2), *label, *css;
-	int64_t secs = db_int(res, 0, col + 3);
+	const char *state = json_string_value(json_array_get(c, 2)), *label,
+		   *css;
+	int64_t secs = json_integer_value(json_array_get(c, 3));
 	int64_t over = secs < 0 ? -secs : 0;
 
-	if (!strcmp(state, "none"))
+	if (state == NULL)
 		return json_null();
 	if (!strcmp(state, "met")) {
 		label = "Met";
@@ -1138,26 +1142,33 @@ static json_t *clock_json(struct req *r, const PGresult *res, int col)
 		label = arena_printf(r->arena, "%s left", span_text(r, secs));
 		css = "badge badge-on sla-ok";
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "due_at",
-			 db_text(res, 0, col), "due_at_iso",
-			 db_text(res, 0, col + 1), "state", state, "label",
-			 label, "css", css, "seconds", (json_int_t)secs);
+	return json_pack("{s:O, s:O, s:s, s:s, s:s, s:I}", "due_at",
+			 json_array_get(c, 0), "due_at_iso",
+			 json_array_get(c, 1), "state", state, "label", label,
+			 "css", css, "seconds", (json_int_t)secs);
 }
 
 void sla_box_json(struct req *r, const PGresult *res, int col, json_t *ticket)
 {
-	if (db_isnull(res, 0, col)) {
+	json_t *box = db_isnull(res, 0, col) ?
+			      NULL :
+			      json_loads(db_text(res, 0, col), 0, NULL);
+	const char *calendar = json_string_value(json_array_get(box, 1));
+
+	if (box == NULL || calendar == NULL) {
 		json_object_set_new(ticket, "sla", json_null());
+		json_decref(box);
 		return;
 	}
 	json_object_set_new(
 		ticket, "sla",
-		json_pack("{s:s, s:s, s:b, s:o, s:o}", "tier",
-			  db_text(res, 0, col), "calendar",
-			  db_text(res, 0, col + 1), "business_hours",
-			  !strcmp(db_text(res, 0, col + 1), "business"),
-			  "response", clock_json(r, res, col + 3), "resolution",
-			  clock_json(r, res, col + 7)));
+		json_pack("{s:O, s:s, s:b, s:o, s:o}", "tier",
+			  json_array_get(box, 0), "calendar", calendar,
+			  "business_hours", !strcmp(calendar, "business"),
+			  "response", clock_json(r, json_array_get(box, 2)),
+			  "resolution",
+			  clock_json(r, json_array_get(box, 3))));
+	json_decref(box);
 }
 
 /* ------------------------------------------------------------------ */

@@ -40,43 +40,22 @@ struct req;
 
 /*
  * The SLA box of a ticket, read with the ticket itself (its page has one
- * statement fewer): SLA_BOX_COLUMNS(tz) are SLA_BOX_NCOLS columns of the
- * ticket t and its tier r (joined by SLA_BOX_JOIN), tz the tenant's time
- * zone as SQL. For each clock: its due time (in tz and ISO), its state,
- * and the seconds left (business time) or overdue (wall time) at the
- * instant it stopped or now.
+ * statement fewer): SLA_BOX_COLUMN(tz) is one column of the ticket t, tz
+ * the tenant's time zone as SQL. It is NULL without a tier, and otherwise
+ * the JSON text sla_box() (sql/0029) makes: the tier, and for each clock
+ * its due time (in tz and ISO), its state, and the seconds left (business
+ * time) or overdue (wall time) at the instant it stopped or now. A ticket
+ * without a tier costs nothing: the function is called only for one with.
  */
-#define SLA_CLOCK(due, warn, stop, tz)                                         \
-	" to_char(" due " AT TIME ZONE " tz ", 'YYYY-MM-DD HH24:MI'),"         \
-	" to_char(" due                                                        \
-	" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"              \
-	" CASE WHEN " due " IS NULL THEN 'none'"                               \
-	" WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due              \
-	" THEN 'breached' WHEN " stop " IS NOT NULL THEN 'met'"                \
-	" WHEN t.sla_paused_at IS NOT NULL THEN 'paused'"                      \
-	" WHEN now() >= " warn " THEN 'at_risk' ELSE 'ok' END,"                \
-	" CASE WHEN r.id IS NULL THEN NULL"                                    \
-	" WHEN coalesce(" stop ", t.sla_paused_at, now()) > " due              \
-	" THEN -floor(extract(epoch FROM coalesce(" stop ", t.sla_paused_at,"  \
-	" now()) - " due "))::bigint"                                          \
-	" ELSE sla_business_seconds(t.tenant_id, t.sla_tier_id,"               \
-	" coalesce(" stop ", t.sla_paused_at, now()), " due ") END"
-/* clang-format off */
-#define SLA_BOX_COLUMNS(tz)                                                    \
-	" r.name, r.calendar, r.time_zone,"                                    \
-	SLA_CLOCK("t.response_due_at", "t.response_warn_at",                   \
-		  "coalesce(t.first_response_at, t.closed_at)", tz) ","        \
-	SLA_CLOCK("t.resolution_due_at", "t.resolution_warn_at",               \
-		  "t.closed_at", tz)
-/* clang-format on */
-#define SLA_BOX_JOIN                                                           \
-	" LEFT JOIN sla_tiers r ON r.tenant_id = t.tenant_id"                  \
-	" AND r.id = t.sla_tier_id"
-#define SLA_BOX_NCOLS 11
+#define SLA_BOX_COLUMN(tz)                                                     \
+	" CASE WHEN t.sla_tier_id IS NOT NULL THEN sla_box(t.tenant_id,"       \
+	" t.sla_tier_id, t.first_response_at, t.closed_at, t.sla_paused_at,"   \
+	" t.response_due_at, t.response_warn_at, t.resolution_due_at,"         \
+	" t.resolution_warn_at, " tz ") END"
 
 /*
- * Adds "sla" to a ticket's view model from its SLA_BOX_COLUMNS, the first
- * at col of res's first row: tier, and for "response" and "resolution"
+ * Adds "sla" to a ticket's view model from its SLA_BOX_COLUMN, column col
+ * of res's first row: tier, and for "response" and "resolution"
  * {due_at, state (ok, at_risk, breached, met, paused), label ("2 h 10 min
  * left", "overdue by 35 min"), css (sla-ok, sla-risk, sla-breached,
  * sla-met, sla-paused)}. "sla" is null when the ticket has no tier.

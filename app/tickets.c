@@ -45,8 +45,8 @@
 /*
  * One ticket; see enum tcol. The client's and the assignee's names come
  * from names.c and the status label from ticketctx (both kept per worker),
- * so the statement joins only the contact, the ticket merged into and the
- * SLA tier: the SLA box comes with the ticket.
+ * so the statement joins only the contact and the ticket merged into; the
+ * SLA box comes with the ticket, as one value (sla.h).
  */
 /* clang-format off */
 static const char sql_ticket[] =
@@ -58,11 +58,10 @@ static const char sql_ticket[] =
 	TS("t.closed_at")
 	" t.source, t.merged_into, m.number, t.closed_without_time, t.version,"
 	" NULL, to_char(t.created_at AT TIME ZONE 'UTC',"
-	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue," SLA_BOX_COLUMNS("$2")
+	" 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.queue," SLA_BOX_COLUMN("$2")
 	" FROM tickets t"
 	" LEFT JOIN contacts k ON k.tenant_id = t.tenant_id AND k.id = t.contact_id"
 	" LEFT JOIN tickets m ON m.tenant_id = t.tenant_id AND m.id = t.merged_into"
-	SLA_BOX_JOIN
 	" WHERE t.tenant_id = app_tenant() AND t.id = $1";
 /* clang-format on */
 
@@ -94,7 +93,7 @@ enum tcol {
 	T_STATUS_LABEL, /* NULL: ticketctx */
 	T_CREATED_ISO,
 	T_QUEUE,
-	T_SLA, /* SLA_BOX_NCOLS columns: sla.c reads them */
+	T_SLA, /* SLA_BOX_COLUMN: sla.c reads it */
 };
 
 /*

@@ -345,6 +345,41 @@ def test_ticket_json_shows_the_sla(demo):
     assert "data-sla-state" not in b.get(f"/tickets/{tid}").text
 
 
+def test_ticket_sla_box_in_every_state(demo):
+    """The box's clocks say what sla_state says of the ticket, at risk,
+    paused and met, with due times in the tenant's zone."""
+    h = key(demo)
+    cid = client(demo, h)
+    gold = tier_id(demo, "Gold")
+    tid = ticket(demo, h, cid, priority=3)
+    place(demo, tid, gold, datetime.now(UTC) - timedelta(minutes=50))  # 50 of 60 min
+    sla = demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]["sla"]
+    assert sla["tier"] == "Gold" and sla["calendar"] in ("business", "24x7")
+    assert sla["business_hours"] == (sla["calendar"] == "business")
+    assert sla["response"]["state"] == "at_risk" and "badge-p2" in sla["response"]["css"]
+    assert sla["response"]["label"] in ("10 min left", "9 min left")
+    local = demo.sql("SELECT to_char(t.response_due_at AT TIME ZONE n.time_zone, 'YYYY-MM-DD HH24:MI')"
+                     " FROM tickets t JOIN tenants n ON n.id = t.tenant_id WHERE t.id = %s", (tid,))[0][0]
+    assert sla["response"]["due_at"] == local
+    assert local in login(demo).get(f"/tickets/{tid}").text
+    # Paused (waiting on the client): both clocks say so, time left kept.
+    demo.sql("UPDATE sla_tiers SET pause_on_waiting = true WHERE id = %s", (gold,))
+    demo.sql("UPDATE tickets SET status = 'waiting' WHERE id = %s", (tid,))
+    assert demo.sql("SELECT sla_state(t) FROM tickets t WHERE id = %s", (tid,))[0][0] == "paused"
+    sla = demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]["sla"]
+    assert sla["response"]["state"] == "paused" and sla["response"]["label"].startswith("Paused, ")
+    assert sla["resolution"]["state"] == "paused"
+    # Answered in time: the response clock is met, the resolution runs on.
+    demo.sql("UPDATE tickets SET status = 'in_progress', first_response_at = now() WHERE id = %s", (tid,))
+    sla = demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]["sla"]
+    assert sla["response"]["state"] == "met" and sla["response"]["label"] == "Met"
+    assert sla["resolution"]["state"] == "ok"
+    # A tier without a resolution target: that clock is absent, not broken.
+    demo.sql("UPDATE tickets SET resolution_due_at = NULL, resolution_warn_at = NULL WHERE id = %s", (tid,))
+    sla = demo.get(f"/api/v1/tickets/{tid}", headers=h).json()["ticket"]["sla"]
+    assert sla["resolution"] is None and sla["response"]["state"] == "met"
+
+
 # ------------------------------------------------------------- settings
 
 
