@@ -14,13 +14,18 @@
 #include "banned.h"
 
 /*
- * The operator's options (a conninfo may name some), and ISO dates: the
- * app reads dates and timestamps PostgreSQL writes as text (date::text,
- * the queue's cursor) whatever DateStyle the server defaults to.
+ * The operator's options (a conninfo may name some), then ours, which
+ * win. ISO dates: the app reads dates and timestamps PostgreSQL writes as
+ * text (date::text) whatever DateStyle the server defaults to. And
+ * extra_float_digits 1 (PostgreSQL 12's default): float8 is then written
+ * as the shortest text that reads back exactly, so the queue's update and
+ * due times (date_part seconds) keep their microseconds, which its
+ * cursor must match exactly; 0 or less would round them to 15 digits.
  */
 static char *conn_options(const char *conninfo)
 {
-	static const char iso[] = "-c datestyle=ISO,YMD";
+	static const char ours[] = "-c datestyle=ISO,YMD"
+				   " -c extra_float_digits=1";
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
 	const char *theirs = NULL;
 	char *s;
@@ -30,10 +35,10 @@ static char *conn_options(const char *conninfo)
 		if (!strcmp(o->keyword, "options") && o->val != NULL &&
 		    *o->val != '\0')
 			theirs = o->val;
-	n = (theirs != NULL ? strlen(theirs) + 1 : 0) + sizeof(iso);
+	n = (theirs != NULL ? strlen(theirs) + 1 : 0) + sizeof(ours);
 	s = xmalloc(n);
 	snprintf(s, n, "%s%s%s", theirs != NULL ? theirs : "",
-		 theirs != NULL ? " " : "", iso);
+		 theirs != NULL ? " " : "", ours);
 	PQconninfoFree(opts);
 	return s;
 }

@@ -42,10 +42,13 @@
  * Every filter is a parameter that may be NULL, so nothing is built from
  * input: $1 statuses (text[]), $2 priority, $3 clients (bigint[]), $4 assignee,
  * $5 unassigned only, $6 tag, $7 type, $8 source, $9 search words,
- * $10 cursor key, $11 cursor id, $12 limit, $13 queue. The last column is the
- * row's cursor key. Client and assignee names are not joined: the worker
- * keeps them (names.c) and asks only for those it has not seen (columns 3
- * and 5 stay, empty, so the others keep their places). Nothing is counted.
+ * $10 cursor key, $11 cursor id, $12 limit, $13 queue. Times come as
+ * instants: the ages and due times are counted from the request's clock
+ * in C, not on every row, and the next page's cursor key is made from
+ * the last row's columns (row_key). Client and assignee names are not
+ * joined: the worker keeps them (names.c) and asks only for those it has
+ * not seen (columns 3 and 5 stay, empty, so the others keep their
+ * places). Nothing is counted.
  * Search first collects the matching ticket ids from the two full-text
  * indexes (tickets and comments) once, then fetches those tickets by key:
  * an OR of the two matches would hide both indexes from the planner and
@@ -64,12 +67,11 @@
 	"sla_next_due_of(t.first_response_at, t.closed_at, t.response_due_at," \
 	" t.resolution_due_at)"
 #define LIST_TAGS TICKET_TAGS_JSON("t.tags")
-#define LIST_COLUMNS                                                                  \
-	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text,"      \
-	" t.assignee_id, t.status, t.priority, " LIST_TAGS ", t.type,"                \
-	" date_part('epoch', now() - t.updated_at)::int8,"                            \
-	" date_part('epoch', t.updated_at)::int8, t.source, t.board_rank, " SLA_STATE \
-	", date_part('epoch', " SLA_NEXT " - now())::int8,"
+#define LIST_COLUMNS                                                             \
+	"SELECT t.id, t.number, t.subject, NULL::text, t.client_id, NULL::text," \
+	" t.assignee_id, t.status, t.priority, " LIST_TAGS ", t.type,"           \
+	" date_part('epoch', t.updated_at), t.source, t.board_rank, " SLA_STATE  \
+	", date_part('epoch', " SLA_NEXT ")"
 /*
  * With search words the tickets come from a fenced subquery (OFFSET 0) of
  * the matching ids, so the planner sorts those few rows instead of walking
@@ -120,26 +122,15 @@
 #define LIST_FILTERS_MINE      PLAIN_FILTERS(ANY_STATUS, ME)
 #define LIST_FILTERS_OPEN      PLAIN_FILTERS(OPEN_STATUS, NOBODY)
 #define LIST_FILTERS_OPEN_MINE PLAIN_FILTERS(OPEN_STATUS, ME)
-/*
- * The update time as PostgreSQL writes a timestamp, "2026-11-24
- * 11:53:27.1234" (db.c asks for ISO dates); cursor_key turns the last
- * row's into the instant the cursor shows. to_char on every row cost as
- * much as the rest of the row.
- */
-#define TS_KEY "(t.updated_at AT TIME ZONE 'UTC')::text"
-
-/* Each order: its cursor key column, its cursor test, its ORDER BY. */
-#define KEY_UPDATED " " TS_KEY
+/* Each order: its cursor test and its ORDER BY (row_key makes the key). */
 #define CUR_UPDATED                                                            \
 	" AND ($10::text IS NULL OR (t.updated_at, t.id) <"                    \
 	" ($10::timestamptz, $11::bigint))"
 #define ORD_UPDATED " ORDER BY t.updated_at DESC, t.id DESC"
 /* Identity values are handed out in creation order. */
-#define KEY_CREATED " t.id::text"
 #define CUR_CREATED " AND ($10::text IS NULL OR t.id < $11::bigint)"
 #define ORD_CREATED " ORDER BY t.id DESC"
 /* The key is "<priority>~<updated>", split by the statement. */
-#define KEY_PRIORITY " t.priority || '~' || " TS_KEY
 #define CUR_PRIORITY                                                           \
 	" AND ($10::text IS NULL"                                              \
 	" OR t.priority > split_part($10, '~', 1)::int"                        \
@@ -147,22 +138,21 @@
 	" AND (t.updated_at, t.id) <"                                          \
 	" (split_part($10, '~', 2)::timestamptz, $11::bigint)))"
 #define ORD_PRIORITY " ORDER BY t.priority, t.updated_at DESC, t.id DESC"
-#define KEY_NUMBER   " t.number::text"
 #define CUR_NUMBER                                                             \
 	" AND ($10::text IS NULL OR (t.number, t.id) >"                        \
 	" ($10::bigint, $11::bigint))"
 #define ORD_NUMBER " ORDER BY t.number, t.id"
 
-#define LIST_ORDERED(key, cur, ord, from, filters)                             \
-	LIST_COLUMNS key from filters cur ord " LIMIT $12::int"
+#define LIST_ORDERED(cur, ord, from, filters)                                  \
+	LIST_COLUMNS from filters cur ord " LIMIT $12::int"
 #define LIST_UPDATED(from, filters)                                            \
-	LIST_ORDERED(KEY_UPDATED, CUR_UPDATED, ORD_UPDATED, from, filters)
+	LIST_ORDERED(CUR_UPDATED, ORD_UPDATED, from, filters)
 #define LIST_CREATED(from, filters)                                            \
-	LIST_ORDERED(KEY_CREATED, CUR_CREATED, ORD_CREATED, from, filters)
+	LIST_ORDERED(CUR_CREATED, ORD_CREATED, from, filters)
 #define LIST_PRIORITY(from, filters)                                           \
-	LIST_ORDERED(KEY_PRIORITY, CUR_PRIORITY, ORD_PRIORITY, from, filters)
+	LIST_ORDERED(CUR_PRIORITY, ORD_PRIORITY, from, filters)
 #define LIST_NUMBER(from, filters)                                             \
-	LIST_ORDERED(KEY_NUMBER, CUR_NUMBER, ORD_NUMBER, from, filters)
+	LIST_ORDERED(CUR_NUMBER, ORD_NUMBER, from, filters)
 
 /*
  * Search, first try: walk the filtered tickets in the page's order and keep
@@ -178,23 +168,23 @@
 	"SELECT 1 FROM ticket_comments m WHERE m.tenant_id = t.tenant_id"      \
 	" AND m.ticket_id = t.id"                                              \
 	" AND m.search @@ plainto_tsquery('simple', $9)))"
-#define LIST_WALK(key, cur, ord)                                               \
-	LIST_COLUMNS key " FROM (SELECT t.*" LIST_FROM LIST_FILTERS cur ord    \
-			 " LIMIT " SCAN_FIRST ") t" MATCHES ord                \
-			 " LIMIT $12::int"
+#define LIST_WALK(cur, ord)                                                    \
+	LIST_COLUMNS " FROM (SELECT t.*" LIST_FROM LIST_FILTERS cur ord        \
+		     " LIMIT " SCAN_FIRST ") t" MATCHES ord " LIMIT $12::int"
 
 /*
  * Most urgent first: the next SLA due time, tickets without one last. The
- * key is that time in microseconds (digits only, like every other key).
+ * key is that time in microseconds (digits only, like every other key),
+ * which row_key reads from the row's due time.
  */
+#define NO_DUE "9223372036854775807"
 #define SLA_DUE                                                                \
 	"coalesce((extract(epoch FROM " SLA_NEXT ") * 1000000)"                \
-	"::bigint, 9223372036854775807)"
+	"::bigint, " NO_DUE ")"
 #define LIST_SLA(from, filters)                                                \
-	LIST_COLUMNS " " SLA_DUE "::text" from filters                         \
-		     " AND ($10::text IS NULL OR (" SLA_DUE ", t.id) >"        \
-		     " ($10::bigint, $11::bigint))"                            \
-		     " ORDER BY " SLA_DUE ", t.id LIMIT $12::int"
+	LIST_COLUMNS from filters " AND ($10::text IS NULL OR (" SLA_DUE       \
+				  ", t.id) > ($10::bigint, $11::bigint))"      \
+				  " ORDER BY " SLA_DUE ", t.id LIMIT $12::int"
 
 static const char sql_list_updated[] = LIST_UPDATED(LIST_FROM, LIST_FILTERS);
 static const char sql_list_created[] = LIST_CREATED(LIST_FROM, LIST_FILTERS);
@@ -207,14 +197,10 @@ static const char sql_search_created[] =
 static const char sql_search_priority[] =
 	LIST_PRIORITY(SEARCH_FROM, LIST_FILTERS);
 static const char sql_search_number[] = LIST_NUMBER(SEARCH_FROM, LIST_FILTERS);
-static const char sql_walk_updated[] =
-	LIST_WALK(KEY_UPDATED, CUR_UPDATED, ORD_UPDATED);
-static const char sql_walk_created[] =
-	LIST_WALK(KEY_CREATED, CUR_CREATED, ORD_CREATED);
-static const char sql_walk_priority[] =
-	LIST_WALK(KEY_PRIORITY, CUR_PRIORITY, ORD_PRIORITY);
-static const char sql_walk_number[] =
-	LIST_WALK(KEY_NUMBER, CUR_NUMBER, ORD_NUMBER);
+static const char sql_walk_updated[] = LIST_WALK(CUR_UPDATED, ORD_UPDATED);
+static const char sql_walk_created[] = LIST_WALK(CUR_CREATED, ORD_CREATED);
+static const char sql_walk_priority[] = LIST_WALK(CUR_PRIORITY, ORD_PRIORITY);
+static const char sql_walk_number[] = LIST_WALK(CUR_NUMBER, ORD_NUMBER);
 static const char sql_all_updated[] = LIST_UPDATED(LIST_FROM, LIST_FILTERS_ALL);
 static const char sql_all_created[] = LIST_CREATED(LIST_FROM, LIST_FILTERS_ALL);
 static const char sql_all_priority[] =
@@ -251,15 +237,13 @@ static const char sql_open_mine_sla[] =
 	LIST_SLA(LIST_FROM, LIST_FILTERS_OPEN_MINE);
 
 /* The board: open columns by rank, then the most recently closed. */
-static const char sql_board_open[] =
-	LIST_COLUMNS " ''" LIST_FROM LIST_FILTERS
-		     " AND $10::text IS NULL AND $11::bigint IS NULL"
-		     " ORDER BY t.board_rank, t.updated_at DESC, t.id DESC"
-		     " LIMIT $12::int";
-static const char sql_board_closed[] =
-	LIST_COLUMNS " ''" LIST_FROM LIST_FILTERS
-		     " AND $10::text IS NULL AND $11::bigint IS NULL"
-		     " ORDER BY t.closed_at DESC, t.id DESC LIMIT $12::int";
+static const char sql_board_open[] = LIST_COLUMNS LIST_FROM LIST_FILTERS
+	" AND $10::text IS NULL AND $11::bigint IS NULL"
+	" ORDER BY t.board_rank, t.updated_at DESC, t.id DESC"
+	" LIMIT $12::int";
+static const char sql_board_closed[] = LIST_COLUMNS LIST_FROM LIST_FILTERS
+	" AND $10::text IS NULL AND $11::bigint IS NULL"
+	" ORDER BY t.closed_at DESC, t.id DESC LIMIT $12::int";
 /*
  * The filters are parameters that may be NULL; a generic plan cannot
  * drop them and walks the wrong index. Planned with the values (for the
@@ -510,6 +494,125 @@ static const char *iso_utc(struct req *r, int64_t secs)
 	return s;
 }
 
+/*
+ * The cursor's form of an instant in µs, "2026-11-24T11:53:27.123456Z":
+ * every microsecond, since the cursor test compares it with updated_at
+ * exactly; trailing zeros are dropped, as PostgreSQL drops them.
+ */
+static const char *iso_utc_us(struct req *r, int64_t us)
+{
+	int64_t secs = us / 1000000, frac = us % 1000000;
+	const char *whole;
+	int digits = 6;
+
+	if (frac < 0) {
+		secs--;
+		frac += 1000000;
+	}
+	whole = iso_utc(r, secs);
+	if (frac == 0 || *whole == '\0')
+		return whole;
+	while (frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	return arena_printf(r->arena, "%.*s.%0*" PRId64 "Z",
+			    (int)strlen(whole) - 1, whole, digits, frac);
+}
+
+/*
+ * Microseconds as whole seconds, to the nearest and ties to even, as the
+ * float8-to-int8 casts the list used to do in SQL rounded them.
+ */
+static int64_t secs_of(int64_t us)
+{
+	int64_t secs = us / 1000000, rem = us % 1000000;
+
+	if (rem < 0) {
+		secs--;
+		rem += 1000000;
+	}
+	if (rem > 500000 || (rem == 500000 && secs % 2 != 0))
+		secs++;
+	return secs;
+}
+
+/*
+ * An instant as float8out wrote its seconds since the epoch (date_part):
+ * "1795523432.123456", "1795523432", "-0.5" or, within 0.0001 s of the
+ * epoch, "5e-05". db.c pins extra_float_digits at 1, so that is the
+ * shortest text that reads back as the same double, and for any instant
+ * of whole microseconds from 1697 to 2242 (under 2^33 seconds from the
+ * epoch, where doubles lie less than 1 µs apart) it is that instant's
+ * exact decimal. Read digit by digit into *us; strtod and a
+ * multiplication would round. False for other text (Infinity, NaN) or a
+ * fraction of a microsecond.
+ */
+static bool parse_epoch_us(const char *s, int64_t *us)
+{
+	bool neg = false, point = false, eneg;
+	int64_t m = 0;
+	int ndigits = 0, scale = 6, e = 0;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	for (;; s++) {
+		if (*s == '.' && !point) {
+			point = true;
+			continue;
+		}
+		if (!is_digit(*s))
+			break;
+		if (++ndigits > 18)
+			return false;
+		m = m * 10 + (*s - '0');
+		if (point)
+			scale--;
+	}
+	if (ndigits == 0)
+		return false;
+	if (*s == 'e') {
+		eneg = *++s == '-';
+		if (*s == '-' || *s == '+')
+			s++;
+		if (!is_digit(*s))
+			return false;
+		for (; is_digit(*s) && e < 100; s++)
+			e = e * 10 + (*s - '0');
+		scale += eneg ? -e : e;
+	}
+	if (*s != '\0')
+		return false;
+	for (; scale > 0; scale--) {
+		if (m > INT64_MAX / 10)
+			return false;
+		m *= 10;
+	}
+	for (; scale < 0; scale++) {
+		if (m % 10 != 0)
+			return false;
+		m /= 10;
+	}
+	*us = neg ? -m : m;
+	return true;
+}
+
+/*
+ * The request's clock in µs: the list's ages and due times count from it
+ * rather than from PostgreSQL's now() on every row. Both are this
+ * machine's clock in every deployment we document, and a second between
+ * them does not change "3m ago".
+ */
+static int64_t clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* The badge of an SLA state (the colours the ticket page uses). */
 static const char *sla_badge(const char *state)
 {
@@ -533,18 +636,18 @@ enum list_col {
 	COL_PRIORITY = 8,
 	COL_TAGS = 9,
 	COL_TYPE = 10,
-	COL_AGE = 11,
-	COL_UPDATED = 12,
-	COL_SOURCE = 13,
-	COL_RANK = 14,
-	COL_SLA_STATE = 15,
-	COL_SLA_DUE = 16
+	COL_UPDATED = 11, /* float8 seconds since the epoch */
+	COL_SOURCE = 12,
+	COL_RANK = 13,
+	COL_SLA_STATE = 14,
+	COL_SLA_DUE = 15 /* the same, or null when nothing is due */
 };
 
 /* One list result, for reading its rows field by field. */
 struct row_src {
 	struct req *r;
 	const PGresult *res;
+	int64_t now; /* µs, read once per request (clock_us) */
 };
 
 /* How a field is read from column col of row i (see LIST_ROW). */
@@ -662,16 +765,28 @@ static void read_tags(const struct row_src *src, int i, int col,
 	out->json = json_from(db_text(src->res, i, col));
 }
 
+/* The time since the instant in col, "3m ago"; null if it cannot be read. */
 static void read_age(const struct row_src *src, int i, int col,
 		     struct mustache_value *out)
 {
-	set_text(out, age_text(src->r, db_int(src->res, i, col)));
+	int64_t us;
+
+	if (parse_epoch_us(db_text(src->res, i, col), &us))
+		set_text(out, age_text(src->r, secs_of(src->now - us)));
+	else
+		out->kind = MV_NULL;
 }
 
+/* The instant in col to the second, "2026-11-24T08:17:59Z", or null. */
 static void read_time(const struct row_src *src, int i, int col,
 		      struct mustache_value *out)
 {
-	set_text(out, iso_utc(src->r, db_int(src->res, i, col)));
+	int64_t us;
+
+	if (parse_epoch_us(db_text(src->res, i, col), &us))
+		set_text(out, iso_utc(src->r, secs_of(us)));
+	else
+		out->kind = MV_NULL;
 }
 
 static void read_rank(const struct row_src *src, int i, int col,
@@ -685,12 +800,15 @@ static void read_rank(const struct row_src *src, int i, int col,
 static void read_sla_label(const struct row_src *src, int i, int col,
 			   struct mustache_value *out)
 {
+	int64_t us;
+
 	if (!strcmp(db_text(src->res, i, COL_SLA_STATE), "paused"))
 		set_text(out, "paused");
-	else if (db_isnull(src->res, i, col))
+	else if (db_isnull(src->res, i, col) ||
+		 !parse_epoch_us(db_text(src->res, i, col), &us))
 		out->kind = MV_NULL;
 	else
-		set_text(out, due_text(src->r, db_int(src->res, i, col)));
+		set_text(out, due_text(src->r, secs_of(us - src->now)));
 }
 
 static void read_sla_class(const struct row_src *src, int i, int col,
@@ -723,7 +841,7 @@ static void read_sla_class(const struct row_src *src, int i, int col,
 	X("priority_class", read_priority_class, COL_PRIORITY)                 \
 	X("tags", read_tags, COL_TAGS)                                         \
 	X("type", read_text, COL_TYPE)                                         \
-	X("updated", read_age, COL_AGE)                                        \
+	X("updated", read_age, COL_UPDATED)                                    \
 	X("updated_at", read_time, COL_UPDATED)                                \
 	X("source", read_text, COL_SOURCE)                                     \
 	X("board_rank", read_rank, COL_RANK)                                   \
@@ -763,17 +881,16 @@ static json_t *value_json(const struct mustache_value *v)
 	}
 }
 
-/* One row of the list as the API's object (and the board's card). */
-static json_t *ticket_row(struct req *r, const PGresult *res, int i)
+/* Row i of the list as the API's object (and the board's card). */
+static json_t *ticket_row(const struct row_src *src, int i)
 {
-	const struct row_src src = { r, res };
 	struct mustache_value v;
 	json_t *o = json_object();
 	size_t k;
 
 	for (k = 0; k < ROW_NKEYS; k++) {
 		memset(&v, 0, sizeof(v));
-		row_fields[k].read(&src, i, row_fields[k].col, &v);
+		row_fields[k].read(src, i, row_fields[k].col, &v);
 		json_object_set_new_nocheck(o, row_keys[k], value_json(&v));
 	}
 	return o;
@@ -788,14 +905,13 @@ static void row_get(void *ctx, size_t row, size_t key,
 	row_fields[key].read(src, (int)row, row_fields[key].col, out);
 }
 
-/* The page's first n rows of res, read as the template asks for them. */
-static void add_row_source(struct req *r, const PGresult *res, int n)
+/* The page's first n rows, read as the template asks for them. */
+static void add_row_source(struct req *r, const struct row_src *from, int n)
 {
 	struct row_src *src = arena_alloc(r->arena, sizeof(*src));
 	struct mustache_rows rows;
 
-	src->r = r;
-	src->res = res;
+	*src = *from;
 	rows.name = "tickets";
 	rows.n = (size_t)n;
 	rows.keys = row_keys;
@@ -959,25 +1075,46 @@ static json_t *filter_json(const struct queue_filter *f)
 }
 
 /*
+ * The cursor key of row i, what the sort's cursor test compares: the
+ * update time to the microsecond ("2026-11-24T11:53:27.123456Z", after
+ * "2~" by priority), the SLA due time in µs, the id or the number. NULL
+ * if the row's time cannot be read.
+ */
+static const char *row_key(struct req *r, enum queue_sort sort,
+			   const PGresult *res, int i)
+{
+	int64_t us;
+
+	switch (sort) {
+	case SORT_UPDATED:
+	case SORT_PRIORITY:
+		if (!parse_epoch_us(db_text(res, i, COL_UPDATED), &us))
+			return NULL;
+		if (sort == SORT_UPDATED)
+			return iso_utc_us(r, us);
+		return arena_printf(r->arena, "%s~%s",
+				    db_text(res, i, COL_PRIORITY),
+				    iso_utc_us(r, us));
+	case SORT_CREATED:
+		return db_text(res, i, COL_ID);
+	case SORT_NUMBER:
+		return db_text(res, i, COL_NUMBER);
+	case SORT_SLA:
+		if (db_isnull(res, i, COL_SLA_DUE))
+			return NO_DUE;
+		if (!parse_epoch_us(db_text(res, i, COL_SLA_DUE), &us))
+			return NULL;
+		return arena_printf(r->arena, "%" PRId64, us);
+	case SORT__MAX:
+	default:
+		abort();
+	}
+}
+
+/*
  * The cursor "<id>.<key>": the key must look like what the sort writes
  * (digits, '-', ':', '.', 'T', 'Z', '~'), so a cast cannot fail.
  */
-/*
- * The cursor's key from a row's: an update time ("2026-11-24 11:53:27.1",
- * perhaps after "2~") becomes "2026-11-24T11:53:27.1Z"; others are digits.
- */
-static const char *cursor_key(struct req *r, const char *key)
-{
-	const char *space = strchr(key, ' ');
-	char *s;
-
-	if (space == NULL)
-		return key;
-	s = arena_printf(r->arena, "%sZ", key);
-	s[space - key] = 'T';
-	return s;
-}
-
 static bool parse_cursor(struct req *r, const char *s, const char **key,
 			 const char **id)
 {
@@ -1157,8 +1294,9 @@ static void list_sql(const struct queue_filter *f, const char **sql,
 static enum td_err list_page(struct req *r, bool mine)
 {
 	const char *after = clientctx_after(r), *params[14], *next, *collect;
-	const char *key = NULL, *cid = NULL;
+	const char *key = NULL, *cid = NULL, *last_key;
 	struct queue_filter f;
+	struct row_src src = { r, NULL, clock_us() };
 	json_t *v = req_view(r), *rows = NULL;
 	int limit = clientctx_limit(r), i, n;
 	PGresult *res;
@@ -1210,16 +1348,21 @@ static enum td_err list_page(struct req *r, bool mine)
 	if (err != TD_OK)
 		return err;
 	n = PQntuples(res);
+	src.res = res;
 	if (rows == NULL)
-		add_row_source(r, res, n < limit ? n : limit);
+		add_row_source(r, &src, n < limit ? n : limit);
 	for (i = 0; rows != NULL && i < n && i < limit; i++)
-		json_array_append_new(rows, ticket_row(r, res, i));
+		json_array_append_new(rows, ticket_row(&src, i));
 	json_object_set_new(v, "has_tickets", json_boolean(n > 0));
 	if (n > limit) {
+		last_key = row_key(r, f.sort, res, limit - 1);
+		if (last_key == NULL)
+			return req_fail(r, TD_EDB,
+					"cannot read the cursor key of ticket "
+					"%s",
+					db_text(res, limit - 1, COL_ID));
 		next = arena_printf(r->arena, "%s.%s",
-				    db_text(res, limit - 1, 0),
-				    cursor_key(r, db_text(res, limit - 1,
-							  PQnfields(res) - 1)));
+				    db_text(res, limit - 1, COL_ID), last_key);
 		json_object_set_new(v, "next", json_string(next));
 		json_object_set_new(
 			v, "next_url",
@@ -1254,6 +1397,7 @@ enum td_err queue_board(struct req *r)
 {
 	const char *params[14];
 	struct queue_filter f;
+	struct row_src src = { r, NULL, clock_us() };
 	json_t *v = req_view(r), *cols = json_array(), *col, *cards;
 	PGresult *res;
 	enum td_err err;
@@ -1306,8 +1450,9 @@ enum td_err queue_board(struct req *r)
 			return err;
 		cards = json_array();
 		n = PQntuples(res);
+		src.res = res;
 		for (i = 0; i < n && i < BOARD_COLUMN_MAX; i++)
-			json_array_append_new(cards, ticket_row(r, res, i));
+			json_array_append_new(cards, ticket_row(&src, i));
 		col = json_pack(
 			"{s:s, s:s, s:s, s:b, s:I, s:b}", "status", st, "label",
 			ticketctx_status_label(r, (enum ticket_status)s),

@@ -235,6 +235,95 @@ def test_paging_when_the_database_writes_dates_its_own_way(cluster, app_factory,
     assert 'rel="next"' in b.get(f"/tickets?sort={sort}&limit=5").text
 
 
+# Within one second, some within one millisecond; not in id order.
+MICROSECONDS = [0, 999999, 123456, 123455, 123999, 500000, 123000, 1, 999998, 123457]
+
+
+def tickets_a_microsecond_apart(app):
+    """Ten tickets of a new client updated within the same second (priority
+    1 or 2); the client and the orders the queue must list them in."""
+    m = Maker(app)
+    c = m.client("Microsecond Ltd")
+    made = [m.ticket(c, f"Ticket {i}", priority=1 + i % 2) for i in range(len(MICROSECONDS))]
+    # one statement, so one now() and one second for them all
+    app.sql("UPDATE tickets t SET updated_at = date_trunc('second', now())"
+            " - interval '2 hours 5 minutes' + v.us * interval '1 microsecond'"
+            " FROM unnest(%s::bigint[], %s::int[]) v (id, us) WHERE t.id = v.id", (made, MICROSECONDS))
+    want = {sort: [r[0] for r in app.sql(f"SELECT id FROM tickets WHERE client_id = %s ORDER BY {order}", (c,))]
+            for sort, order in (("updated", "updated_at DESC, id DESC"),
+                                ("priority", "priority, updated_at DESC, id DESC"))}
+    return c, want
+
+
+def assert_pages_in_order(b, c, want):
+    """Each ticket once, in order, however small the pages."""
+    wrong = {}
+    for sort, order in want.items():
+        for limit in (1, 2, 3, 4):
+            seen, cursors = walk_pages(b, f"/tickets?sort={sort}&limit={limit}&client_id={c}", pages=20)
+            if seen != order:
+                wrong[sort, limit] = cursors
+    assert not wrong, f"missed or repeated tickets by (sort, limit): {sorted(wrong)}; cursors: {wrong}"
+
+
+def test_paging_tells_apart_tickets_a_microsecond_apart(demo):
+    """The next page starts right after the last ticket shown, to the
+    microsecond: tickets updated in the same second (or millisecond) are
+    each listed once, in order, by update time and by priority. The times
+    shown are still whole seconds, rounded as they always were."""
+    c, want = tickets_a_microsecond_apart(demo)
+    b = login(demo)
+    assert_pages_in_order(b, c, want)
+    _, cursors = walk_pages(b, f"/tickets?sort=updated&limit=3&client_id={c}")
+    # the last of each page of three: .5, .123456 and .000001 past the second
+    fractions = [re.fullmatch(r"\d+\.\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", k) for k in cursors]
+    assert [f and f.group(1) for f in fractions] == [".5", ".123456", ".000001"], cursors
+    shown = {t["id"]: (t["updated_at"], t["updated"])
+             for t in b.get(f"/api/v1/tickets?client_id={c}").json()["tickets"]}
+    iso = dict(demo.sql("SELECT id, to_char(to_timestamp(date_part('epoch', updated_at)::int8)"
+                        " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                        " FROM tickets WHERE client_id = %s", (c,)))
+    assert shown == {i: (iso[i], "2h ago") for i in iso}
+
+
+def test_paging_when_the_database_writes_floats_short(cluster, app_factory):
+    """A database whose extra_float_digits is 0 writes float8 to 15 digits,
+    which would cut update times to about 10 µs: the app asks for exact
+    floats on its own connections, so paging is the same."""
+    db = cluster.new_db(cluster.template)
+    cluster.admin(f"ALTER DATABASE {db} SET extra_float_digits = 0")
+    app = app_factory(db)
+    assert app.sql("SHOW extra_float_digits") == [("0",)]
+    assert app.run("seed-demo", "--password", PW).returncode == 0
+    c, want = tickets_a_microsecond_apart(app)
+    assert_pages_in_order(login(app), c, want)
+
+
+def test_ages_and_due_times_read_right(demo):
+    """The list and the board say how long ago each ticket changed and when
+    its SLA falls due, the same on the page and in the API."""
+    m = Maker(demo)
+    c = m.client("Clockwork Ltd")
+    t = {"just now": m.ticket(c, "Fresh", age_min=0), "5m ago": m.ticket(c, "Recent", age_min=5),
+         "3h ago": m.ticket(c, "Older", age_min=185), "2d ago": m.ticket(c, "Old", age_min=2 * 1440 + 10)}
+    due = {t["just now"]: ("interval '2 hours 30 minutes'", "due in 2h"),
+           t["5m ago"]: ("interval '40 minutes 30 seconds'", "due in 40m"),
+           t["3h ago"]: ("- interval '3 days 1 hour'", "overdue 3d"),
+           t["2d ago"]: ("- interval '5 hours 10 minutes'", "overdue 5h")}
+    for tid, (when, _) in due.items():
+        demo.sql(f"UPDATE tickets SET first_response_at = NULL, response_due_at = now() + {when},"
+                 " resolution_due_at = now() + interval '30 days' WHERE id = %s", (tid,))
+    want = {tid: (age, due[tid][1]) for age, tid in t.items()}
+    b = login(demo)
+    api = b.get(f"/api/v1/tickets?client_id={c}").json()["tickets"]
+    assert {a["id"]: (a["updated"], a["sla_label"]) for a in api} == want
+    rows = QueueRows(b.get(f"/tickets?client_id={c}").text).rows
+    assert {r["id"]: (r["cells"][10], r["badges"][2][1]) for r in rows} == want
+    board = b.get(f"/api/v1/tickets/board?client_id={c}").json()["columns"]
+    cards = {k["id"]: (k["updated"], k["sla_label"]) for col in board for k in col["cards"]}
+    assert cards == want
+
+
 def test_bulk_assign_status_skips_closed(world):
     app, m, t, x = world
     b = login(app)
