@@ -123,9 +123,9 @@ static const char sql_client_contracts[] =
  * (sql/0029), computed for blocks only: its current cycle as [from, to)
  * dates and last day, and the instants that cycle and (for rollover) the
  * one before start and end in the tenant's zone — instants, so the time
- * query compares plain parameters and stays on its index. One statement answers
- * both "is there a contract" (the default kind of time) and "what is left
- * of the block", which pages ask together.
+ * query compares plain parameters and stays on its index. One statement
+ * answers both "is there a contract" (the default kind of time) and "what
+ * is left of the block", which pages ask together.
  */
 #define SQL_IN_FORCE(CLIENT)                                                   \
 	"SELECT c.id, c.name, c.block_minutes, c.block_rollover,"              \
